@@ -1,0 +1,12 @@
+"""aecodec: a learned image codec.
+
+    >>> import codec
+    >>> data = codec.encode("photo.png", quality=4)   # bytes of an .aec file
+    >>> codec.decode(data).save("photo.out.png")      # a PIL image
+"""
+
+from codec.api import Info, decode, encode, info
+from codec.errors import AecError
+
+__all__ = ["encode", "decode", "info", "Info", "AecError"]
+__version__ = "0.1.0"

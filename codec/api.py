@@ -1,0 +1,115 @@
+"""The public surface: ``encode``, ``decode`` and ``info``.
+
+``info`` reads only the container and never imports torch, so it stays instant; the model is
+loaded on the first ``encode`` or ``decode`` and kept for later calls.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Union
+
+from PIL import Image
+
+from codec import container, image
+from codec.errors import AecError, FormatError, WeightsError
+
+if TYPE_CHECKING:
+    from codec.model import AecModel
+
+DEFAULT_QUALITY = 4
+FileLike = Union[str, Path, bytes]
+
+
+@dataclass(frozen=True)
+class Info:
+    header: container.Header
+    file_size: int
+    has_icc_profile: bool
+    has_exif: bool
+    latent_bytes: int
+
+    @property
+    def bpp(self) -> float:
+        """Bits per pixel of the whole file, header and metadata included."""
+        return 8 * self.file_size / self.header.num_pixels
+
+
+def _read(source: FileLike) -> bytes:
+    if isinstance(source, bytes):
+        return source
+    try:
+        return Path(source).read_bytes()
+    except OSError as e:
+        raise AecError(f"{source}: {e.strerror or e}") from None
+
+
+@functools.lru_cache(maxsize=4)
+def _model(weights_dir: str | None) -> "AecModel":
+    from codec import weights
+
+    return weights.load(Path(weights_dir) if weights_dir else weights.default_weights_dir())
+
+
+def _weights_key(weights_dir: str | Path | None) -> str | None:
+    return str(weights_dir) if weights_dir is not None else None
+
+
+def encode(source: image.ImageLike, quality: int = DEFAULT_QUALITY, weights_dir: str | Path | None = None) -> bytes:
+    """Compress an image (path, encoded bytes, PIL image or uint8 array) into ``.aec`` bytes."""
+    import torch
+
+    from codec.entropy import table_hash
+    from codec.model import pad
+
+    model = _model(_weights_key(weights_dir))
+    levels = model.config.num_levels
+    if not isinstance(quality, int) or not 1 <= quality <= levels:
+        raise AecError(f"quality must be an integer in 1..{levels}, got {quality!r}")
+    pic = image.read(source)
+    x = torch.from_numpy(pic.rgb.copy()).permute(2, 0, 1)[None].float().div_(255)
+    c = model.compress(pad(x)[0], quality)
+    header = container.Header(pic.size[0], pic.size[1], pic.mode, quality, model.config.name, table_hash(model))
+    latent = container.Latent(c.z_shape, c.indexes_crc, c.z_string, c.y_string)
+    alpha = image.pack_alpha(pic.alpha) if pic.alpha is not None else None
+    return container.pack(container.AecFile(header, latent, alpha, pic.icc_profile, pic.exif))
+
+
+def decode(source: FileLike, weights_dir: str | Path | None = None) -> Image.Image:
+    """Decompress ``.aec`` bytes (or a path to them) into a PIL image in the original mode."""
+    import torch
+
+    from codec.entropy import table_hash
+    from codec.model import ALIGNMENT, Compressed, unpad
+
+    f = container.unpack(_read(source))
+    h = f.header
+    model = _model(_weights_key(weights_dir))
+    if h.model_name != model.config.name or h.weights_hash != table_hash(model):
+        raise WeightsError(
+            f"file was written by model {h.model_name} with weights {h.weights_hash.hex()}; "
+            f"the loaded weights are {model.config.name} {table_hash(model).hex()}"
+        )
+    if h.quality > model.config.num_levels:
+        raise FormatError(f"quality {h.quality} exceeds the model's {model.config.num_levels} levels")
+    expected = (-(-h.height // ALIGNMENT), -(-h.width // ALIGNMENT))
+    if f.latent.z_shape != expected:
+        raise FormatError(f"latent shape {f.latent.z_shape} does not match a {h.width}x{h.height} image")
+    c = Compressed(f.latent.y_string, f.latent.z_string, f.latent.z_shape, f.latent.indexes_crc)
+    try:
+        x_hat = unpad(model.decompress(c, h.quality), (h.height, h.width))
+    except ValueError as e:
+        raise FormatError(f"cannot decode the latents: {e}") from None
+    rgb = x_hat[0].mul(255).round_().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+    alpha = image.unpack_alpha(f.alpha, h.width, h.height) if f.alpha is not None else None
+    return image.to_pil(image.Picture(rgb, alpha, h.mode, f.icc_profile, f.exif))
+
+
+def info(source: FileLike) -> Info:
+    """Header fields and sizes of an ``.aec`` file, without loading the model."""
+    data = _read(source)
+    f = container.unpack(data)
+    lat = f.latent
+    return Info(f.header, len(data), f.icc_profile is not None, f.exif is not None, len(lat.y_string) + len(lat.z_string))

@@ -1,0 +1,275 @@
+"""The ``aecodec`` command: a thin layer over :mod:`codec.api`.
+
+Every failure the user can cause ends as one line on stderr and exit status 1 (2 for misuse of
+the command line); outputs are written to a temporary file and renamed into place, so a failed
+or interrupted run never leaves a partial file. Torch is imported only by the commands that code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Callable, Iterator
+
+import click
+
+from codec import __version__
+from codec.errors import AecError
+
+STDIO = "-"
+DECODE_FORMATS = {".png": "PNG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP",
+                  ".jpg": "JPEG", ".jpeg": "JPEG", ".ppm": "PPM"}
+
+
+class Failure(Exception):
+    """A failure already phrased for the user."""
+
+
+def _say(ctx: click.Context, msg: str, level: int = 0) -> None:
+    if ctx.obj["verbosity"] >= level:
+        click.echo(msg, err=True)
+
+
+def _verbosity(f: Callable) -> Callable:
+    f = click.option("-q", "--quiet", "verbosity", flag_value=-1, help="Print errors only.")(f)
+    f = click.option("-v", "--verbose", "verbosity", flag_value=1, help="Print more detail.")(f)
+    return f
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="aecodec")
+def main() -> None:
+    """aecodec: a learned image codec. Encode images to .aec files and decode them back."""
+    # Library deprecation notices (torch.jit in compressai) are not the user's business.
+    warnings.simplefilter("ignore", FutureWarning)
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path, force: bool) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it into place only when the body succeeds."""
+    if path.exists() and not force:
+        raise Failure(f"{path} exists (use --force to overwrite)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def _outputs(inputs: tuple[str, ...], output: str | None, suffix: str) -> list[tuple[str, str]]:
+    """Pair every input with its output: ``-o`` is a file for one input, a folder for several."""
+    if len(inputs) == 1:
+        src = inputs[0]
+        if output is None:
+            if src == STDIO:
+                raise Failure("reading from stdin needs -o (a file, or - for stdout)")
+            output = str(Path(src).with_suffix(suffix))
+        return [(src, output)]
+    if STDIO in inputs or output == STDIO:
+        raise Failure("stdin and stdout work with a single input only")
+    folder = Path(output) if output else None
+    if folder is not None and folder.exists() and not folder.is_dir():
+        raise Failure(f"-o {folder} must be a folder when there are several inputs")
+    pairs = [(s, str((folder or Path(s).parent) / (Path(s).stem + suffix))) for s in inputs]
+    targets = [t for _, t in pairs]
+    if len(set(targets)) != len(targets):
+        raise Failure("several inputs would write the same output file")
+    return pairs
+
+
+def _read_input(src: str) -> bytes:
+    if src == STDIO:
+        return sys.stdin.buffer.read()
+    try:
+        return Path(src).read_bytes()
+    except IsADirectoryError:
+        raise Failure(f"{src}: is a directory") from None
+    except OSError as e:
+        raise Failure(f"{src}: {e.strerror or e}") from None
+
+
+def _write_output(dst: str, data: bytes, force: bool) -> None:
+    if dst == STDIO:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    with atomic_output(Path(dst), force) as tmp:
+        tmp.write_bytes(data)
+
+
+def _run_batch(ctx: click.Context, pairs: list[tuple[str, str]], job: Callable[[str, str], str]) -> None:
+    """Run ``job`` on every pair; one failure does not stop the others, but sets the exit status."""
+    from tqdm import tqdm
+
+    failures = 0
+    show_bar = len(pairs) > 1 and ctx.obj["verbosity"] >= 0
+    for src, dst in tqdm(pairs, disable=not show_bar, unit="image", file=sys.stderr, leave=False):
+        try:
+            _say(ctx, job(src, dst))
+        except (AecError, Failure) as e:
+            failures += 1
+            click.echo(f"aecodec: error: {e}", err=True)
+    if len(pairs) > 1:
+        _say(ctx, f"{len(pairs) - failures} of {len(pairs)} done, {failures} failed")
+    if failures:
+        ctx.exit(1)
+
+
+def _guard(f: Callable) -> Callable:
+    """Turn every exception into a one-line message and a non-zero exit status."""
+
+    def wrapper(*args, **kwargs):
+        ctx = click.get_current_context()
+        ctx.obj = {"verbosity": kwargs.get("verbosity") or 0}
+        try:
+            return f(ctx, *args, **kwargs)
+        except (AecError, Failure) as e:
+            click.echo(f"aecodec: error: {e}", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            click.echo("aecodec: interrupted", err=True)
+            ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException):
+            raise
+        except Exception as e:  # a bug of ours: still one line, the traceback only with -v
+            if ctx.obj["verbosity"] > 0:
+                raise
+            click.echo(f"aecodec: internal error: {type(e).__name__}: {e} (run with -v for details)", err=True)
+            ctx.exit(1)
+
+    wrapper.__name__, wrapper.__doc__ = f.__name__, f.__doc__
+    return wrapper
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", help="Output file, - for stdout, or a folder for several inputs.")
+@click.option("--quality", type=click.IntRange(1, 8), default=4, show_default=True, help="1 (smallest) to 8 (best).")
+@click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
+@click.option("--weights", type=click.Path(exists=True, file_okay=False), help="Weights folder (default: shipped).")
+@_verbosity
+@_guard
+def encode(ctx, inputs, output, quality, force, weights, verbosity) -> None:
+    """Compress images (PNG, JPEG, WebP, ...) to .aec files."""
+    from codec import api
+
+    def job(src: str, dst: str) -> str:
+        t0 = time.perf_counter()
+        data = _read_input(src)
+        out = api.encode(data, quality=quality, weights_dir=weights)
+        _write_output(dst, out, force)
+        meta = api.info(out)
+        h = meta.header
+        return (f"{src} -> {dst}: {h.width}x{h.height} {h.mode}, quality {quality}, {meta.file_size} bytes, "
+                f"{meta.bpp:.3f} bpp, {time.perf_counter() - t0:.2f} s")
+
+    _run_batch(ctx, _outputs(inputs, output, ".aec"), job)
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", help="Output image (format from its suffix, PNG by default), - for stdout (PNG), or a folder.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
+@click.option("--weights", type=click.Path(exists=True, file_okay=False), help="Weights folder (default: shipped).")
+@_verbosity
+@_guard
+def decode(ctx, inputs, output, force, weights, verbosity) -> None:
+    """Decompress .aec files to images."""
+    import io
+
+    from codec import api, image
+
+    def job(src: str, dst: str) -> str:
+        t0 = time.perf_counter()
+        fmt = "PNG" if dst == STDIO else DECODE_FORMATS.get(Path(dst).suffix.lower())
+        if fmt is None:
+            raise Failure(f"{dst}: unknown output suffix (use one of {', '.join(sorted(DECODE_FORMATS))})")
+        im = api.decode(_read_input(src), weights_dir=weights)
+        buf = io.BytesIO()
+        image.save(im, buf, fmt)
+        _write_output(dst, buf.getvalue(), force)
+        return f"{src} -> {dst}: {im.width}x{im.height} {im.mode}, {time.perf_counter() - t0:.2f} s"
+
+    _run_batch(ctx, _outputs(inputs, output, ".png"), job)
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file.")
+@_verbosity
+@_guard
+def info(ctx, inputs, as_json, verbosity) -> None:
+    """Show the header of .aec files (no model is loaded)."""
+    from codec import api
+
+    def job(src: str, _: str) -> str:
+        meta = api.info(_read_input(src))
+        h = meta.header
+        fields = {"file": src, "width": h.width, "height": h.height, "mode": h.mode, "quality": h.quality,
+                  "model": h.model_name, "weights": h.weights_hash.hex(), "bytes": meta.file_size,
+                  "bpp": round(meta.bpp, 4), "latent_bytes": meta.latent_bytes,
+                  "icc_profile": meta.has_icc_profile, "exif": meta.has_exif}
+        text = json.dumps(fields) if as_json else "\n".join(f"{k:13}{v}" for k, v in fields.items())
+        click.echo(text)
+        return ""
+
+    ctx.obj["verbosity"] = -1  # the report goes to stdout; only errors to stderr
+    _run_batch(ctx, [(s, "") for s in inputs], job)
+
+
+@main.command()
+@click.argument("train_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--val", "val_dir", type=click.Path(exists=True, file_okay=False), help="Held-out folder for validation.")
+@click.option("--kodak", "kodak_dir", type=click.Path(exists=True, file_okay=False),
+              help="Folder whose real coded bytes and PSNR are logged every 30 minutes (evaluation only).")
+@click.option("--out", "out_dir", default="runs/rd", show_default=True, help="Run folder: log, checkpoint, export/.")
+@click.option("--minutes", type=float, default=60.0, show_default=True, help="Wall-time budget; the schedule decays within it.")
+@click.option("--steps", "max_steps", type=int, default=1_000_000, show_default=True, help="Step budget (whichever ends first).")
+@click.option("--channels", type=int, default=64, show_default=True, help="N, width of the transforms.")
+@click.option("--latent-channels", type=int, default=128, show_default=True, help="M, channels of the latent.")
+@click.option("--crop", type=int, default=256, show_default=True)
+@click.option("--batch", type=int, default=4, show_default=True)
+@click.option("--lr", type=float, default=4e-4, show_default=True, help="Peak learning rate.")
+@click.option("--contractive-weight", type=float, default=1e-3, show_default=True, help="Weight of ||J_a||_F^2.")
+@click.option("--threads", type=int, default=2, show_default=True)
+@click.option("--init", type=click.Path(exists=True, file_okay=False), help="Start from a weights folder.")
+@click.option("--resume", is_flag=True, help="Continue from the run folder's checkpoint.")
+@_verbosity
+@_guard
+def train(ctx, train_dirs, val_dir, kodak_dir, out_dir, minutes, max_steps, channels, latent_channels, crop, batch,
+          lr, contractive_weight, threads, init, resume, verbosity) -> None:
+    """Train the rate-distortion model on folders of images and export its weights."""
+    from codec.config import ModelConfig, TrainConfig
+    from codec.train.loop import train as run
+
+    cfg = TrainConfig(train_dirs=tuple(train_dirs), val_dir=val_dir or "", kodak_dir=kodak_dir or "", out_dir=out_dir,
+                      time_budget_s=minutes * 60, max_steps=max_steps, crop=crop, batch=batch, lr=lr,
+                      contractive_weight=contractive_weight, threads=threads,
+                      model=ModelConfig(channels=channels, latent_channels=latent_channels))
+    try:
+        export_dir = run(cfg, Path(init) if init else None, resume)
+    except (ValueError, FloatingPointError) as e:
+        raise Failure(str(e)) from None
+    _say(ctx, f"weights exported to {export_dir}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--output", required=True, help="Weights folder to write.")
+@_verbosity
+@_guard
+def export(ctx, run_dir, output, verbosity) -> None:
+    """Export the averaged weights of a training run's checkpoint (e.g. an interrupted run)."""
+    from codec.train.loop import export_checkpoint
+
+    _say(ctx, f"weights exported to {export_checkpoint(Path(run_dir), Path(output))}")

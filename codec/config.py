@@ -1,0 +1,79 @@
+"""Frozen configuration of the model and of training.
+
+A weights folder holds ``config.json`` next to the safetensors file, so a model is rebuilt from
+the folder alone (the nanoGPT habit: the checkpoint knows its own architecture).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Rate-distortion trade-offs of quality levels 1..8: geometric from 0.0018 to 0.0483, the span of
+# CompressAI's levels 1..6, so level 1 is about 0.1 bpp and level 8 about 1 bpp on Kodak.
+DEFAULT_LAMBDAS: tuple[float, ...] = tuple(0.0018 * (0.0483 / 0.0018) ** (i / 7) for i in range(8))
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of a model; everything needed to rebuild it before loading weights."""
+
+    name: str = "aec-msh-v1"
+    channels: int = 128  # N: width of the transforms and of the hyperprior
+    latent_channels: int = 192  # M: channels of y
+    lambdas: tuple[float, ...] = DEFAULT_LAMBDAS  # one per quality level, best last
+
+    @property
+    def num_levels(self) -> int:
+        return len(self.lambdas)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "ModelConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown model config fields: {sorted(unknown)}")
+        data = dict(data)
+        if "lambdas" in data:
+            data["lambdas"] = tuple(float(v) for v in data["lambdas"])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. Progress, which drives the learning-rate schedule, is whichever of
+    steps and wall time runs out first, so a run on a busy machine still finishes its decay."""
+
+    train_dirs: tuple[str, ...] = ()
+    val_dir: str = ""
+    out_dir: str = "runs/rd"
+    crop: int = 256
+    batch: int = 4
+    max_steps: int = 200_000
+    time_budget_s: float = 3600.0
+    lr: float = 4e-4
+    lr_min: float = 1e-5
+    warmup_steps: int = 500
+    aux_lr: float = 1e-3
+    clip: float = 1.0
+    ema_decay: float = 0.999
+    contractive_weight: float = 1e-3  # weight of the ||J_a||_F^2 penalty, per pixel
+    contractive_eps: float = 1e-2  # step of the finite-difference Jacobian-vector product
+    downscale: tuple[float, float] = (0.5, 0.95)  # random downscaling to hide JPEG blocks
+    val_every: int = 500
+    ckpt_every_s: float = 600.0
+    kodak_every_s: float = 1800.0
+    kodak_dir: str = ""
+    seed: int = 0
+    threads: int = 2
+    model: ModelConfig = field(default_factory=ModelConfig)
+
+
+def load_model_config(path: Path) -> ModelConfig:
+    return ModelConfig.from_json(json.loads(Path(path).read_text()))

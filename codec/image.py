@@ -1,0 +1,174 @@
+"""Reading and writing pictures: modes, EXIF orientation, ICC profiles and alpha. No torch.
+
+aecodec codes 8-bit images. Anything else is refused with a message that says why, rather than
+converted silently into a different picture.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from codec.container import MAX_PIXELS, check_size
+from codec.errors import FormatError, ImageError, UnsupportedError
+
+ImageLike = Union[str, Path, bytes, Image.Image, np.ndarray]
+
+# How each Pillow mode is coded: as which of aecodec's modes, or refused with which reason.
+_MODE_MAP = {"1": "L", "L": "L", "LA": "LA", "La": "LA", "P": None, "PA": "RGBA",
+             "RGB": "RGB", "RGBX": "RGB", "YCbCr": "RGB", "RGBA": "RGBA", "RGBa": "RGBA"}
+_REFUSED = {"CMYK": "CMYK images are not supported: convert to RGB with a colour-managed tool first",
+            "LAB": "Lab images are not supported: convert to RGB first",
+            "HSV": "HSV images are not supported: convert to RGB first"}
+_ARRAY_MODES = {2: "L", 3: {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}}
+_EXIF_ORIENTATION = 0x0112
+
+
+@dataclass(frozen=True)
+class Picture:
+    """An 8-bit image split the way the codec needs it: RGB for the model, the rest beside."""
+
+    rgb: np.ndarray  # H x W x 3, uint8
+    alpha: np.ndarray | None  # H x W, uint8
+    mode: str  # "L", "LA", "RGB" or "RGBA": what decoding gives back
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.rgb.shape[1], self.rgb.shape[0]
+
+
+def read(source: ImageLike) -> Picture:
+    """Load a path, encoded bytes, a PIL image or a uint8 array; raises ImageError and friends."""
+    if isinstance(source, np.ndarray):
+        return _from_array(source)
+    if isinstance(source, Image.Image):
+        return _from_pil(source)
+    data = source if isinstance(source, bytes) else _read_bytes(Path(source))
+    name = "<bytes>" if isinstance(source, bytes) else str(source)
+    if not data:
+        raise ImageError(f"{name}: empty file")
+    _refuse_16bit_png(data, name)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            check_size(*im.size)
+            if getattr(im, "n_frames", 1) > 1:
+                raise UnsupportedError(f"{name}: animated images ({im.n_frames} frames) are not supported")
+            im.load()
+    except (FormatError, UnsupportedError) as e:
+        raise type(e)(f"{name}: {e}") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{name}: image is too large (limit {MAX_PIXELS} pixels)") from None
+    except Image.UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image format Pillow can read") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{name}: corrupt or truncated image ({e})") from None
+    return _from_pil(im)
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except IsADirectoryError:
+        raise ImageError(f"{path}: is a directory") from None
+    except OSError as e:
+        raise ImageError(f"{path}: {e.strerror or e}") from None
+
+
+def _refuse_16bit_png(data: bytes, name: str) -> None:
+    # Pillow reads 16-bit RGB(A) PNGs as 8-bit "RGB" without saying so; the IHDR bit depth tells.
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 24 and data[24] == 16:
+        raise UnsupportedError(f"{name}: 16-bit PNG is not supported: aecodec codes 8 bits per channel")
+
+
+def _from_pil(im: Image.Image) -> Picture:
+    check_size(*im.size)
+    if im.mode in _REFUSED:
+        raise UnsupportedError(_REFUSED[im.mode])
+    if im.mode not in _MODE_MAP:
+        raise UnsupportedError(f"image mode {im.mode} (16-bit, 32-bit or float) is not supported: aecodec codes 8-bit images")
+    icc = im.info.get("icc_profile") or None
+    exif = _exif_without_orientation(im)
+    im = ImageOps.exif_transpose(im)
+    mode = _MODE_MAP[im.mode] or ("RGBA" if "transparency" in im.info else "RGB")
+    converted = im.convert(mode)
+    arr = np.asarray(converted)
+    if mode in ("L", "LA"):
+        gray = arr if mode == "L" else arr[..., 0]
+        rgb = np.repeat(gray[..., None], 3, axis=2)
+    else:
+        rgb = arr[..., :3]
+    alpha = arr[..., -1].copy() if mode.endswith("A") else None
+    return Picture(np.ascontiguousarray(rgb), alpha, mode, icc, exif)
+
+
+def _exif_without_orientation(im: Image.Image) -> bytes | None:
+    exif = im.getexif()
+    if not exif:
+        return None
+    exif.pop(_EXIF_ORIENTATION, None)
+    return exif.tobytes() or None
+
+
+def _from_array(a: np.ndarray) -> Picture:
+    if a.dtype != np.uint8:
+        raise UnsupportedError(f"array dtype must be uint8, got {a.dtype}")
+    if a.ndim == 2:
+        mode = "L"
+    elif a.ndim == 3 and a.shape[2] in _ARRAY_MODES[3]:
+        mode = _ARRAY_MODES[3][a.shape[2]]
+        a = a[..., 0] if mode == "L" else a
+    else:
+        raise UnsupportedError(f"array shape must be HxW or HxWxC with C in 1..4, got {a.shape}")
+    return _from_pil(Image.fromarray(np.ascontiguousarray(a), mode))
+
+
+def to_pil(p: Picture) -> Image.Image:
+    """Assemble the decoded picture in its original mode, with its ICC profile and EXIF."""
+    if p.mode in ("L", "LA"):
+        planes = [np.round(p.rgb.mean(axis=2, dtype=np.float32)).astype(np.uint8)]
+    else:
+        planes = [p.rgb[..., i] for i in range(3)]
+    if p.alpha is not None:
+        planes.append(p.alpha)
+    arr = planes[0] if len(planes) == 1 else np.stack(planes, axis=2)
+    im = Image.fromarray(arr, p.mode)
+    if p.icc_profile:
+        im.info["icc_profile"] = p.icc_profile
+    if p.exif:
+        im.info["exif"] = p.exif
+    return im
+
+
+def pack_alpha(alpha: np.ndarray) -> bytes:
+    return zlib.compress(alpha.tobytes(), 9)
+
+
+def unpack_alpha(data: bytes, width: int, height: int) -> np.ndarray:
+    """Inflate at most width*height bytes, so a deflate bomb cannot exhaust memory."""
+    d = zlib.decompressobj()
+    try:
+        raw = d.decompress(data, width * height)
+    except zlib.error as e:
+        raise FormatError(f"corrupt alpha plane ({e})") from None
+    if len(raw) != width * height or d.unconsumed_tail or not d.eof:
+        raise FormatError(f"alpha plane does not hold {width}x{height} bytes")
+    return np.frombuffer(raw, np.uint8).reshape(height, width)
+
+
+def save(im: Image.Image, fp, fmt: str) -> None:
+    """Write ``im`` as ``fmt`` (a Pillow format name), keeping its ICC profile and EXIF."""
+    params = {k: im.info[k] for k in ("icc_profile", "exif") if im.info.get(k)}
+    if fmt == "JPEG" and im.mode in ("LA", "RGBA"):
+        raise UnsupportedError(f"JPEG cannot hold an alpha channel; write PNG or WebP instead")
+    im.save(fp, format=fmt, **params)

@@ -1,0 +1,1 @@
+"""Neural building blocks: the analysis, synthesis and hyper transforms."""

@@ -1,0 +1,67 @@
+"""Weights folders: ``model.safetensors`` + ``config.json`` (never pickles).
+
+The config records the model architecture and the hash of the frozen entropy tables, which is
+checked on load: a folder whose tables were edited or rebuilt is refused.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from codec.config import ModelConfig
+from codec.entropy import freeze_tables, resize_table_buffers, table_hash, tables_frozen
+from codec.errors import WeightsError
+from codec.model import AecModel
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+
+
+def default_weights_dir() -> Path:
+    """The shipped weights: ``codec/weights`` once installed, ``weights/`` in a source tree."""
+    here = Path(__file__).resolve().parent
+    installed = here / "weights"
+    return installed if (installed / CONFIG_FILE).exists() else here.parent / "weights"
+
+
+def export(model: AecModel, out_dir: Path, extra: dict[str, Any] | None = None) -> bytes:
+    """Freeze the entropy tables of ``model`` and write the folder; returns the table hash."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = model.eval()
+    freeze_tables(model)
+    digest = table_hash(model)
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(out_dir / WEIGHTS_FILE))
+    config = {"model": model.config.to_json(), "tables_sha256_8": digest.hex(), **(extra or {})}
+    (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    return digest
+
+
+def read_config(weights_dir: Path) -> dict[str, Any]:
+    path = Path(weights_dir) / CONFIG_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise WeightsError(f"cannot read weights config {path}: {e}") from None
+
+
+def load(weights_dir: Path) -> AecModel:
+    """Rebuild the model from a weights folder, with its frozen tables, ready to code."""
+    config = read_config(weights_dir)
+    try:
+        model = AecModel(ModelConfig.from_json(config["model"]))
+        state = load_file(str(Path(weights_dir) / WEIGHTS_FILE))
+        resize_table_buffers(model, state)
+        model.load_state_dict(state)
+    except (OSError, KeyError, ValueError, RuntimeError) as e:
+        raise WeightsError(f"cannot load weights from {weights_dir}: {e}") from None
+    if not tables_frozen(model):
+        raise WeightsError(f"weights in {weights_dir} have no frozen entropy tables")
+    if table_hash(model).hex() != config.get("tables_sha256_8"):
+        raise WeightsError(f"entropy tables in {weights_dir} do not match their recorded hash")
+    return model.eval()
