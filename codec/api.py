@@ -59,6 +59,8 @@ def _weights_key(weights_dir: str | Path | None) -> str | None:
 
 def encode(source: image.ImageLike, quality: int = DEFAULT_QUALITY, weights_dir: str | Path | None = None) -> bytes:
     """Compress an image (path, encoded bytes, PIL image or uint8 array) into ``.aec`` bytes."""
+    pic = image.read(source)  # before importing torch: bad input fails fast
+
     import torch
 
     from codec.entropy import table_hash
@@ -68,7 +70,6 @@ def encode(source: image.ImageLike, quality: int = DEFAULT_QUALITY, weights_dir:
     levels = model.config.num_levels
     if not isinstance(quality, int) or not 1 <= quality <= levels:
         raise AecError(f"quality must be an integer in 1..{levels}, got {quality!r}")
-    pic = image.read(source)
     x = torch.from_numpy(pic.rgb.copy()).permute(2, 0, 1)[None].float().div_(255)
     c = model.compress(pad(x)[0], quality)
     header = container.Header(pic.size[0], pic.size[1], pic.mode, quality, model.config.name, table_hash(model))

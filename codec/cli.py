@@ -118,7 +118,8 @@ def _run_batch(ctx: click.Context, pairs: list[tuple[str, str]], job: Callable[[
             _say(ctx, job(src, dst))
         except (AecError, Failure) as e:
             failures += 1
-            click.echo(f"aecodec: error: {e}", err=True)
+            msg = str(e) if str(e).startswith(src) else f"{src}: {e}"
+            click.echo(f"aecodec: error: {msg}", err=True)
     if len(pairs) > 1:
         _say(ctx, f"{len(pairs) - failures} of {len(pairs)} done, {failures} failed")
     if failures:

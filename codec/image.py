@@ -53,7 +53,7 @@ def read(source: ImageLike) -> Picture:
     if isinstance(source, Image.Image):
         return _from_pil(source)
     data = source if isinstance(source, bytes) else _read_bytes(Path(source))
-    name = "<bytes>" if isinstance(source, bytes) else str(source)
+    name = "image" if isinstance(source, bytes) else str(source)
     if not data:
         raise ImageError(f"{name}: empty file")
     _refuse_16bit_png(data, name)
@@ -98,8 +98,8 @@ def _from_pil(im: Image.Image) -> Picture:
     if im.mode not in _MODE_MAP:
         raise UnsupportedError(f"image mode {im.mode} (16-bit, 32-bit or float) is not supported: aecodec codes 8-bit images")
     icc = im.info.get("icc_profile") or None
-    exif = _exif_without_orientation(im)
     im = ImageOps.exif_transpose(im)
+    exif = _exif_without_orientation(im)
     mode = _MODE_MAP[im.mode] or ("RGBA" if "transparency" in im.info else "RGB")
     converted = im.convert(mode)
     arr = np.asarray(converted)
@@ -113,7 +113,8 @@ def _from_pil(im: Image.Image) -> Picture:
 
 
 def _exif_without_orientation(im: Image.Image) -> bytes | None:
-    exif = im.getexif()
+    exif = Image.Exif()
+    exif.load(im.getexif().tobytes())
     if not exif:
         return None
     exif.pop(_EXIF_ORIENTATION, None)
