@@ -3,6 +3,7 @@ runner for the ``aecodec`` command in a subprocess, exactly as a user types it."
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +65,16 @@ class Cli:
 @pytest.fixture(scope="session")
 def cli() -> Cli:
     return Cli()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--runslow", action="store_true", help="also run tests marked slow (CI=true does too)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--runslow") or os.environ.get("CI") == "true":
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow (CI runs them)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -122,11 +122,8 @@ def train(cfg: TrainConfig, init: Path | None = None, resume: bool = False) -> P
 
     t0 = time.monotonic() - elapsed0
     last_ckpt = last_kodak = time.monotonic()
-    progress = 0.0
     bar = tqdm(total=cfg.max_steps, initial=step, dynamic_ncols=True, mininterval=5)
-    while progress < 1.0:
-        elapsed = time.monotonic() - t0
-        progress = max(step / cfg.max_steps, elapsed / cfg.time_budget_s)
+    while (progress := max(step / cfg.max_steps, (time.monotonic() - t0) / cfg.time_budget_s)) < 1.0:
         lr = lr_at(cfg, step, progress)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -149,14 +146,15 @@ def train(cfg: TrainConfig, init: Path | None = None, resume: bool = False) -> P
         aux_opt.step()
         update_ema(ema, model, step, cfg.ema_decay)
         step += 1
+        loss, penalty, bpp, mse = (t.detach() for t in (loss, penalty, rd.bpp_estimate, rd.mse))
         bar.update(1)
-        bar.set_postfix(q=q, loss=f"{float(loss):.3f}", bpp=f"{float(rd.bpp_estimate):.3f}",
-                        psnr=f"{psnr_db(float(rd.mse)):.2f}", lr=f"{lr:.1e}", refresh=False)
+        bar.set_postfix(q=q, loss=f"{float(loss):.3f}", bpp=f"{float(bpp):.3f}",
+                        psnr=f"{psnr_db(float(mse)):.2f}", lr=f"{lr:.1e}", refresh=False)
 
         record = {}
         if step % 50 == 0:
-            record.update(loss=float(loss), bpp_estimate=float(rd.bpp_estimate),
-                          psnr_db=psnr_db(float(rd.mse)), q=q, jacobian=float(penalty), lr=lr)
+            record.update(loss=float(loss), bpp_estimate=float(bpp),
+                          psnr_db=psnr_db(float(mse)), q=q, jacobian=float(penalty), lr=lr)
         if val_x is not None and step % cfg.val_every == 0:
             record.update({f"val_{k}": v for k, v in validate(ema, val_x, check_levels).items()})
         if kodak and time.monotonic() - last_kodak > cfg.kodak_every_s:
