@@ -13,8 +13,9 @@ import json
 import math
 import random
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -77,14 +78,65 @@ def kodak_figures(model: AecModel, files: list[Path], levels: list[int]) -> dict
     return out
 
 
-def save_checkpoint(path: Path, model, ema, opt, aux_opt, step: int, elapsed: float, cfg: TrainConfig) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(
-        {"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-         "aux_opt": aux_opt.state_dict(), "step": step, "elapsed": elapsed, "config": asdict(cfg)},
-        tmp,
-    )
-    tmp.replace(path)
+@dataclass
+class State:
+    """Everything a checkpoint holds: the model, its moving average and both optimizers."""
+
+    model: AecModel
+    ema: AecModel
+    opt: torch.optim.Optimizer
+    aux_opt: torch.optim.Optimizer
+    step: int = 0
+    elapsed_s: float = 0.0
+
+    @classmethod
+    def create(cls, cfg: TrainConfig, init: Path | None) -> "State":
+        model = (weights.load(init) if init else AecModel(cfg.model)).train()
+        main = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
+        aux = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
+        return cls(model, copy.deepcopy(model), torch.optim.Adam(main, lr=cfg.lr), torch.optim.Adam(aux, lr=cfg.aux_lr))
+
+    def save(self, path: Path, cfg: TrainConfig) -> None:
+        tmp = path.with_suffix(".tmp")
+        torch.save({"model": self.model.state_dict(), "ema": self.ema.state_dict(), "opt": self.opt.state_dict(),
+                    "aux_opt": self.aux_opt.state_dict(), "step": self.step, "elapsed": self.elapsed_s,
+                    "config": asdict(cfg)}, tmp)
+        tmp.replace(path)
+
+    def load(self, path: Path) -> None:
+        ckpt = torch.load(path, weights_only=True)  # tensors and plain containers only
+        for name in ("model", "ema", "opt", "aux_opt"):
+            getattr(self, name).load_state_dict(ckpt[name])
+        self.step, self.elapsed_s = ckpt["step"], ckpt["elapsed"]
+
+
+class StepStats(NamedTuple):
+    loss: float
+    bpp_estimate: float
+    psnr_db: float
+    jacobian: float
+
+
+def train_step(s: State, x: torch.Tensor, q: int, lr: float, cfg: TrainConfig) -> StepStats:
+    for g in s.opt.param_groups:
+        g["lr"] = lr
+    y = s.model.g_a(x)
+    rd = rate_distortion(s.model.forward_from_y(y, q), x, cfg.model.lambdas[q - 1])
+    penalty = contractive_penalty(s.model.g_a, x[:1], y[:1], cfg.contractive_eps)
+    loss = rd.loss + cfg.contractive_weight * penalty
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"loss is {float(loss.detach())} at step {s.step}; lower --lr")
+    s.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(s.opt.param_groups[0]["params"], cfg.clip)
+    s.opt.step()
+    s.aux_opt.zero_grad(set_to_none=True)
+    s.model.aux_loss().backward()
+    s.aux_opt.step()
+    update_ema(s.ema, s.model, s.step, cfg.ema_decay)
+    s.step += 1
+    return StepStats(float(loss.detach()), float(rd.bpp_estimate.detach()), psnr_db(float(rd.mse.detach())),
+                     float(penalty.detach()))
 
 
 def train(cfg: TrainConfig, init: Path | None = None, resume: bool = False) -> Path:
@@ -94,96 +146,57 @@ def train(cfg: TrainConfig, init: Path | None = None, resume: bool = False) -> P
     torch.set_num_threads(cfg.threads)
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    log = (out_dir / "log.jsonl").open("a")
-
-    model = weights.load(init) if init else AecModel(cfg.model)
-    model.train()
-    ema = copy.deepcopy(model)
-    main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
-    aux_params = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
-    opt = torch.optim.Adam(main_params, lr=cfg.lr)
-    aux_opt = torch.optim.Adam(aux_params, lr=cfg.aux_lr)
-    step, elapsed0 = 0, 0.0
+    s = State.create(cfg, init)
     ckpt_path = out_dir / CHECKPOINT
     if resume and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, weights_only=True)
-        model.load_state_dict(ckpt["model"])
-        ema.load_state_dict(ckpt["ema"])
-        opt.load_state_dict(ckpt["opt"])
-        aux_opt.load_state_dict(ckpt["aux_opt"])
-        step, elapsed0 = ckpt["step"], ckpt["elapsed"]
-
-    sampler = CropSampler(list_images(cfg.train_dirs), cfg.crop, cfg.downscale, cfg.seed + step)
+        s.load(ckpt_path)
+    sampler = CropSampler(list_images(cfg.train_dirs), cfg.crop, cfg.downscale, cfg.seed + s.step)
     val_x = center_crops(list_images([cfg.val_dir])[:24], cfg.crop) if cfg.val_dir else None
     kodak = list_images([cfg.kodak_dir]) if cfg.kodak_dir else []
     levels = list(range(1, cfg.model.num_levels + 1))
     check_levels = [levels[1], levels[len(levels) // 2], levels[-1]]
-    print(f"training on {len(sampler)} images, {sum(p.numel() for p in main_params)} parameters", flush=True)
 
-    t0 = time.monotonic() - elapsed0
-    last_ckpt = last_kodak = time.monotonic()
-    bar = tqdm(total=cfg.max_steps, initial=step, dynamic_ncols=True, mininterval=5)
-    while (progress := max(step / cfg.max_steps, (time.monotonic() - t0) / cfg.time_budget_s)) < 1.0:
-        lr = lr_at(cfg, step, progress)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        q = random.choice(levels)
-        x = sampler.batch(cfg.batch)
-
-        y = model.g_a(x)
-        out = model.forward_from_y(y, q)
-        rd = rate_distortion(out, x, cfg.model.lambdas[q - 1])
-        penalty = contractive_penalty(model.g_a, x[:1], y[:1], cfg.contractive_eps)
-        loss = rd.loss + cfg.contractive_weight * penalty
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss is {float(loss)} at step {step}; lower --lr")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(main_params, cfg.clip)
-        opt.step()
-        aux_opt.zero_grad(set_to_none=True)
-        model.aux_loss().backward()
-        aux_opt.step()
-        update_ema(ema, model, step, cfg.ema_decay)
-        step += 1
-        loss, penalty, bpp, mse = (t.detach() for t in (loss, penalty, rd.bpp_estimate, rd.mse))
-        bar.update(1)
-        bar.set_postfix(q=q, loss=f"{float(loss):.3f}", bpp=f"{float(bpp):.3f}",
-                        psnr=f"{psnr_db(float(mse)):.2f}", lr=f"{lr:.1e}", refresh=False)
-
-        record = {}
-        if step % 50 == 0:
-            record.update(loss=float(loss), bpp_estimate=float(bpp),
-                          psnr_db=psnr_db(float(mse)), q=q, jacobian=float(penalty), lr=lr)
-        if val_x is not None and step % cfg.val_every == 0:
-            record.update({f"val_{k}": v for k, v in validate(ema, val_x, check_levels).items()})
-        if kodak and time.monotonic() - last_kodak > cfg.kodak_every_s:
-            record.update(kodak_figures(ema, kodak, check_levels))
-            last_kodak = time.monotonic()
-        if record:
-            record.update(step=step, elapsed_s=round(time.monotonic() - t0, 1))
-            log.write(json.dumps(record) + "\n")
+    with (out_dir / "log.jsonl").open("a") as log, tqdm(total=cfg.max_steps, initial=s.step, mininterval=5) as bar:
+        def write(record: dict) -> None:
+            log.write(json.dumps({**record, "step": s.step, "elapsed_s": round(s.elapsed_s, 1)}) + "\n")
             log.flush()
-        if time.monotonic() - last_ckpt > cfg.ckpt_every_s:
-            save_checkpoint(ckpt_path, model, ema, opt, aux_opt, step, time.monotonic() - t0, cfg)
-            last_ckpt = time.monotonic()
-    bar.close()
-    save_checkpoint(ckpt_path, model, ema, opt, aux_opt, step, time.monotonic() - t0, cfg)
-    final = kodak_figures(ema, kodak, levels) if kodak else {}
-    log.write(json.dumps({"step": step, "elapsed_s": round(time.monotonic() - t0, 1), **final}) + "\n")
-    log.close()
-    export_dir = out_dir / "export"
-    weights.export(ema, export_dir, {"training": {"steps": step, "cpu_hours": round(
-        (time.monotonic() - t0) * cfg.threads / 3600, 2), "config": asdict(cfg), "kodak": final}})
-    return export_dir
+
+        t0 = time.monotonic() - s.elapsed_s
+        last_ckpt = last_kodak = time.monotonic()
+        while (progress := max(s.step / cfg.max_steps, s.elapsed_s / cfg.time_budget_s)) < 1.0:
+            q = random.choice(levels)
+            stats = train_step(s, sampler.batch(cfg.batch), q, lr := lr_at(cfg, s.step, progress), cfg)
+            s.elapsed_s = time.monotonic() - t0
+            bar.update(1)
+            bar.set_postfix(q=q, bpp=f"{stats.bpp_estimate:.3f}", psnr=f"{stats.psnr_db:.2f}", lr=f"{lr:.1e}", refresh=False)
+            record = {**stats._asdict(), "q": q, "lr": lr} if s.step % 50 == 0 else {}
+            if val_x is not None and s.step % cfg.val_every == 0:
+                record.update({f"val_{k}": v for k, v in validate(s.ema, val_x, check_levels).items()})
+            if kodak and time.monotonic() - last_kodak > cfg.kodak_every_s:
+                record.update(kodak_figures(s.ema, kodak, check_levels))
+                last_kodak = time.monotonic()
+            if record:
+                write(record)
+            if time.monotonic() - last_ckpt > cfg.ckpt_every_s:
+                s.save(ckpt_path, cfg)
+                last_ckpt = time.monotonic()
+        s.save(ckpt_path, cfg)
+        final = kodak_figures(s.ema, kodak, levels) if kodak else {}
+        write(final)
+    return export_run(s, cfg, out_dir / "export", final)
+
+
+def export_run(s: State, cfg: TrainConfig, out_dir: Path, kodak: dict[str, float]) -> Path:
+    hours = s.elapsed_s * cfg.threads / 3600
+    info = {"steps": s.step, "cpu_hours": round(hours, 2), "config": asdict(cfg), "kodak": kodak}
+    weights.export(s.ema, out_dir, {"training": info})
+    return out_dir
 
 
 def export_checkpoint(run_dir: Path, out_dir: Path) -> Path:
     """Export the EMA weights of ``run_dir``'s checkpoint to ``out_dir``."""
     ckpt = torch.load(run_dir / CHECKPOINT, weights_only=True)
-    model_cfg = ModelConfig.from_json(ckpt["config"]["model"])
-    model = AecModel(model_cfg)
-    model.load_state_dict(ckpt["ema"])
-    hours = ckpt["elapsed"] * ckpt["config"]["threads"] / 3600
-    weights.export(model, out_dir, {"training": {"steps": ckpt["step"], "cpu_hours": round(hours, 2), "config": ckpt["config"]}})
-    return out_dir
+    cfg = TrainConfig(**{**ckpt["config"], "model": ModelConfig.from_json(ckpt["config"]["model"])})
+    s = State.create(cfg, None)
+    s.load(run_dir / CHECKPOINT)
+    return export_run(s, cfg, out_dir, {})
