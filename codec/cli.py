@@ -74,6 +74,8 @@ def _outputs(inputs: tuple[str, ...], output: str | None, suffix: str) -> list[t
             if src == STDIO:
                 raise Failure("reading from stdin needs -o (a file, or - for stdout)")
             output = str(Path(src).with_suffix(suffix))
+        elif output != STDIO and Path(output).is_dir():
+            output = str(Path(output) / (Path(src).stem + suffix))
         return [(src, output)]
     if STDIO in inputs or output == STDIO:
         raise Failure("stdin and stdout work with a single input only")
@@ -107,6 +109,12 @@ def _write_output(dst: str, data: bytes, force: bool) -> None:
         tmp.write_bytes(data)
 
 
+def _describe(e: Exception, src: str, dst: str) -> str:
+    """One line naming the input (and the file an OSError is about)."""
+    text = f"{e.filename or dst}: {e.strerror or e}" if isinstance(e, OSError) else str(e)
+    return text if text.startswith(src) else f"{src}: {text}"
+
+
 def _run_batch(ctx: click.Context, pairs: list[tuple[str, str]], job: Callable[[str, str], str]) -> None:
     """Run ``job`` on every pair; one failure does not stop the others, but sets the exit status."""
     from tqdm import tqdm
@@ -116,10 +124,9 @@ def _run_batch(ctx: click.Context, pairs: list[tuple[str, str]], job: Callable[[
     for src, dst in tqdm(pairs, disable=not show_bar, unit="image", file=sys.stderr, leave=False):
         try:
             _say(ctx, job(src, dst))
-        except (AecError, Failure) as e:
+        except (AecError, Failure, OSError) as e:
             failures += 1
-            msg = str(e) if str(e).startswith(src) else f"{src}: {e}"
-            click.echo(f"aecodec: error: {msg}", err=True)
+            click.echo(f"aecodec: error: {_describe(e, src, dst)}", err=True)
     if len(pairs) > 1:
         _say(ctx, f"{len(pairs) - failures} of {len(pairs)} done, {failures} failed")
     if failures:

@@ -140,3 +140,13 @@ def test_help_and_info_do_not_import_torch(tmp_path, photo_png, cli):
             "assert 'torch' not in sys.modules, 'torch was imported'")
     r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "a.aec")], capture_output=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_output_into_an_existing_folder_and_unwritable_output(cli, tmp_path, photo_png):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    assert cli("encode", photo_png, "-o", folder).returncode == 0
+    assert (folder / "astronaut.aec").exists()
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    line = one_error_line(cli("decode", folder / "astronaut.aec", "-o", tmp_path / "blocker" / "y.png"))
+    assert line.startswith("aecodec: error:") and "blocker" in line
