@@ -60,10 +60,17 @@ def atomic_output(path: Path, force: bool) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _outputs(inputs: tuple[str, ...], output: str | None, suffix: str) -> list[tuple[str, str]]:
@@ -178,6 +185,7 @@ def encode(ctx, inputs, output, quality, force, weights, verbosity) -> None:
         _write_output(dst, out, force)
         meta = api.info(out)
         h = meta.header
+        _say(ctx, f"  latent {meta.latent_bytes} bytes; model {h.model_name}, weights {h.weights_hash.hex()}", 1)
         return (f"{src} -> {dst}: {h.width}x{h.height} {h.mode}, quality {quality}, {meta.file_size} bytes, "
                 f"{meta.bpp:.3f} bpp, {time.perf_counter() - t0:.2f} s")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 
 import numpy as np
@@ -39,6 +40,9 @@ def test_encode_info_decode(cli, tmp_path, photo_png):
     assert r.returncode == 0, r.stderr
     assert Image.open(out).size == (256, 192)
     assert not list(tmp_path.glob(".*.part"))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # the permissions any other tool gives
 
 
 def test_stdin_and_stdout(cli, photo_png):
