@@ -63,7 +63,6 @@ def encode(source: image.ImageLike, quality: int = DEFAULT_QUALITY, weights_dir:
 
     import torch
 
-    from codec.entropy import table_hash
     from codec.model import pad
 
     model = _model(_weights_key(weights_dir))
@@ -72,7 +71,7 @@ def encode(source: image.ImageLike, quality: int = DEFAULT_QUALITY, weights_dir:
         raise AecError(f"quality must be an integer in 1..{levels}, got {quality!r}")
     x = torch.from_numpy(pic.rgb.copy()).permute(2, 0, 1)[None].float().div_(255)
     c = model.compress(pad(x)[0], quality)
-    header = container.Header(pic.size[0], pic.size[1], pic.mode, quality, model.config.name, table_hash(model))
+    header = container.Header(pic.size[0], pic.size[1], pic.mode, quality, model.config.name, model.bitstream_hash())
     latent = container.Latent(c.z_shape, c.indexes_crc, c.z_string, c.y_string)
     alpha = image.pack_alpha(pic.alpha) if pic.alpha is not None else None
     return container.pack(container.AecFile(header, latent, alpha, pic.icc_profile, pic.exif))
@@ -82,16 +81,15 @@ def decode(source: FileLike, weights_dir: str | Path | None = None) -> Image.Ima
     """Decompress ``.aec`` bytes (or a path to them) into a PIL image in the original mode."""
     import torch
 
-    from codec.entropy import table_hash
     from codec.model import ALIGNMENT, Compressed, unpad
 
     f = container.unpack(_read(source))
     h = f.header
     model = _model(_weights_key(weights_dir))
-    if h.model_name != model.config.name or h.weights_hash != table_hash(model):
+    if h.model_name != model.config.name or h.weights_hash != model.bitstream_hash():
         raise WeightsError(
             f"file was written by model {h.model_name} with weights {h.weights_hash.hex()}; "
-            f"the loaded weights are {model.config.name} {table_hash(model).hex()}"
+            f"the loaded weights are {model.config.name} {model.bitstream_hash().hex()}"
         )
     if h.quality > model.config.num_levels:
         raise FormatError(f"quality {h.quality} exceeds the model's {model.config.num_levels} levels")

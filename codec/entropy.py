@@ -2,15 +2,15 @@
 
 Tables are built once, by :func:`freeze_tables` at export time, and then travel inside the weights
 file. Decoding never rebuilds them: a table rebuilt on another machine (another libm, another
-torch) could differ by one count and turn every later symbol into garbage. :func:`table_hash`
-fingerprints the tables; it is written into every file and checked before decoding.
+torch) could differ by one count and turn every later symbol into garbage. :func:`table_bytes`
+feeds the model's bitstream hash, which is written into every file and checked before decoding.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import zlib
+from typing import Iterator
 
 import torch
 from compressai.entropy_models import EntropyBottleneck, GaussianConditional
@@ -53,18 +53,16 @@ def resize_table_buffers(model: nn.Module, state: dict[str, Tensor]) -> None:
                 setattr(m, buf, torch.empty_like(state[key]))
 
 
-def table_hash(model: nn.Module) -> bytes:
-    """8-byte fingerprint of every table that coding depends on (and of the medians of z)."""
-    h = hashlib.sha256()
+def table_bytes(model: nn.Module) -> Iterator[bytes]:
+    """The bytes of every table coding depends on (and of the medians of z), for hashing."""
     for name, m in entropy_models(model):
-        h.update(name.encode())
+        yield name.encode()
         for buf in TABLE_BUFFERS:
-            h.update(getattr(m, buf).to(torch.int32).contiguous().numpy().tobytes())
+            yield getattr(m, buf).to(torch.int32).contiguous().numpy().tobytes()
         if isinstance(m, GaussianConditional):
-            h.update(m.scale_table.to(torch.float32).numpy().tobytes())
+            yield m.scale_table.to(torch.float32).numpy().tobytes()
         else:
-            h.update(m.quantiles.detach().to(torch.float32).contiguous().numpy().tobytes())
-    return h.digest()[:8]
+            yield m.quantiles.detach().to(torch.float32).contiguous().numpy().tobytes()
 
 
 def scale_indexes(gc: GaussianConditional, scales: Tensor) -> Tensor:

@@ -21,6 +21,7 @@ values it will get when decoding a file.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import NamedTuple
 
@@ -30,7 +31,7 @@ from compressai.ops import quantize_ste
 from torch import Tensor, nn
 
 from codec.config import ModelConfig
-from codec.entropy import indexes_checksum, scale_indexes
+from codec.entropy import indexes_checksum, scale_indexes, table_bytes
 from codec.nn.transforms import Analysis, HyperAnalysis, HyperSynthesis, Synthesis
 
 # y is 1/16 of the image and z 1/64: inputs are padded to a multiple of this.
@@ -120,6 +121,18 @@ class AecModel(nn.Module):
     @torch.inference_mode()
     def decompress(self, c: Compressed, level: int) -> Tensor:
         return self.g_s(self.decompress_latent(c, level)).clamp_(0, 1)
+
+    def bitstream_hash(self) -> bytes:
+        """8-byte fingerprint of everything that decides what a file's strings decode to before
+        the synthesis transform: the entropy tables, the hyper-synthesis and the inverse gains.
+        Decoders that differ only in ``g_s`` (fidelity or GAN) share it, and read the same files."""
+        h = hashlib.sha256()
+        for chunk in table_bytes(self):
+            h.update(chunk)
+        for name, t in sorted(self.h_s.state_dict().items()) + [("log_inv_gain", self.log_inv_gain)]:
+            h.update(name.encode())
+            h.update(t.detach().to(torch.float32).contiguous().numpy().tobytes())
+        return h.digest()[:8]
 
     def aux_loss(self) -> Tensor:
         """Loss that fits the EntropyBottleneck's quantiles, whose medians and tails set the

@@ -1,7 +1,8 @@
 """Weights folders: ``model.safetensors`` + ``config.json`` (never pickles).
 
-The config records the model architecture and the hash of the frozen entropy tables, which is
-checked on load: a folder whose tables were edited or rebuilt is refused.
+The config records the model architecture and the bitstream hash (frozen entropy tables,
+hyper-synthesis, inverse gains), checked on load: a folder whose tables were edited or rebuilt
+is refused.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from codec.config import ModelConfig
-from codec.entropy import freeze_tables, resize_table_buffers, table_hash, tables_frozen
+from codec.entropy import freeze_tables, resize_table_buffers, tables_frozen
 from codec.errors import WeightsError
 from codec.model import AecModel
 
@@ -34,10 +35,10 @@ def export(model: AecModel, out_dir: Path, extra: dict[str, Any] | None = None) 
     out_dir.mkdir(parents=True, exist_ok=True)
     model = model.eval()
     freeze_tables(model)
-    digest = table_hash(model)
+    digest = model.bitstream_hash()
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(out_dir / WEIGHTS_FILE))
-    config = {"model": model.config.to_json(), "tables_sha256_8": digest.hex(), **(extra or {})}
+    config = {"model": model.config.to_json(), "bitstream_sha256_8": digest.hex(), **(extra or {})}
     (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     return digest
 
@@ -58,10 +59,10 @@ def load(weights_dir: Path) -> AecModel:
         state = load_file(str(Path(weights_dir) / WEIGHTS_FILE))
         resize_table_buffers(model, state)
         model.load_state_dict(state)
-    except (OSError, KeyError, ValueError, RuntimeError) as e:
+    except (OSError, KeyError, TypeError, ValueError, RuntimeError) as e:
         raise WeightsError(f"cannot load weights from {weights_dir}: {e}") from None
     if not tables_frozen(model):
         raise WeightsError(f"weights in {weights_dir} have no frozen entropy tables")
-    if table_hash(model).hex() != config.get("tables_sha256_8"):
-        raise WeightsError(f"entropy tables in {weights_dir} do not match their recorded hash")
+    if model.bitstream_hash().hex() != config.get("bitstream_sha256_8"):
+        raise WeightsError(f"entropy tables or hyperprior in {weights_dir} do not match their recorded hash")
     return model.eval()
