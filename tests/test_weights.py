@@ -53,4 +53,4 @@ def test_broken_config_is_refused(copy_of_shipped):
 
 def test_weights_are_never_pickles():
     for f in weights.default_weights_dir().iterdir():
-        assert f.suffix in {".safetensors", ".json", ".md", ".png"}, f
+        assert f.suffix in {".safetensors", ".json", ".jsonl", ".md", ".png"}, f
