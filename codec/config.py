@@ -7,9 +7,7 @@ the folder alone (the nanoGPT habit: the checkpoint knows its own architecture).
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 # Rate-distortion trade-offs of quality levels 1..8: geometric from 0.0018 to 0.0483, the span of
@@ -73,7 +71,3 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     model: ModelConfig = field(default_factory=ModelConfig)
-
-
-def load_model_config(path: Path) -> ModelConfig:
-    return ModelConfig.from_json(json.loads(Path(path).read_text()))

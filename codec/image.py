@@ -171,5 +171,5 @@ def save(im: Image.Image, fp, fmt: str) -> None:
     """Write ``im`` as ``fmt`` (a Pillow format name), keeping its ICC profile and EXIF."""
     params = {k: im.info[k] for k in ("icc_profile", "exif") if im.info.get(k)}
     if fmt == "JPEG" and im.mode in ("LA", "RGBA"):
-        raise UnsupportedError(f"JPEG cannot hold an alpha channel; write PNG or WebP instead")
+        raise UnsupportedError("JPEG cannot hold an alpha channel; write PNG or WebP instead")
     im.save(fp, format=fmt, **params)

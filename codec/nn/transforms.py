@@ -8,7 +8,6 @@ training converge markedly faster for a few percent more compute.
 
 from __future__ import annotations
 
-import torch
 from compressai.layers import GDN
 from torch import Tensor, nn
 
@@ -78,7 +77,3 @@ class HyperSynthesis(nn.Sequential):
             nn.LeakyReLU(inplace=True),
             nn.Conv2d(m * 3 // 2, m * 2, 3, padding=1),
         )
-
-
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
