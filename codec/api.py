@@ -47,10 +47,12 @@ def _read(source: FileLike) -> bytes:
 
 
 @functools.lru_cache(maxsize=4)
-def _model(weights_dir: str | None) -> "AecModel":
+def _model(weights_dir: str | None) -> tuple["AecModel", bytes]:
+    """The loaded model and its bitstream hash, computed once (it hashes megabytes of weights)."""
     from codec import weights
 
-    return weights.load(Path(weights_dir) if weights_dir else weights.default_weights_dir())
+    model = weights.load(Path(weights_dir) if weights_dir else weights.default_weights_dir())
+    return model, model.bitstream_hash()
 
 
 def _weights_key(weights_dir: str | Path | None) -> str | None:
@@ -65,13 +67,13 @@ def encode(source: image.ImageLike, quality: int = DEFAULT_QUALITY, weights_dir:
 
     from codec.model import pad
 
-    model = _model(_weights_key(weights_dir))
+    model, digest = _model(_weights_key(weights_dir))
     levels = model.config.num_levels
     if not isinstance(quality, int) or not 1 <= quality <= levels:
         raise AecError(f"quality must be an integer in 1..{levels}, got {quality!r}")
     x = torch.from_numpy(pic.rgb.copy()).permute(2, 0, 1)[None].float().div_(255)
     c = model.compress(pad(x)[0], quality)
-    header = container.Header(pic.size[0], pic.size[1], pic.mode, quality, model.config.name, model.bitstream_hash())
+    header = container.Header(pic.size[0], pic.size[1], pic.mode, quality, model.config.name, digest)
     latent = container.Latent(c.z_shape, c.indexes_crc, c.z_string, c.y_string)
     alpha = image.pack_alpha(pic.alpha) if pic.alpha is not None else None
     return container.pack(container.AecFile(header, latent, alpha, pic.icc_profile, pic.exif))
@@ -85,11 +87,11 @@ def decode(source: FileLike, weights_dir: str | Path | None = None) -> Image.Ima
 
     f = container.unpack(_read(source))
     h = f.header
-    model = _model(_weights_key(weights_dir))
-    if h.model_name != model.config.name or h.weights_hash != model.bitstream_hash():
+    model, digest = _model(_weights_key(weights_dir))
+    if h.model_name != model.config.name or h.weights_hash != digest:
         raise WeightsError(
             f"file was written by model {h.model_name} with weights {h.weights_hash.hex()}; "
-            f"the loaded weights are {model.config.name} {model.bitstream_hash().hex()}"
+            f"the loaded weights are {model.config.name} {digest.hex()}"
         )
     if h.quality > model.config.num_levels:
         raise FormatError(f"quality {h.quality} exceeds the model's {model.config.num_levels} levels")

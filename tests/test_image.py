@@ -51,7 +51,6 @@ def test_alpha_is_kept_and_packs_losslessly(astronaut):
 def test_palette_with_and_without_transparency(astronaut):
     pal = Image.fromarray(astronaut).quantize(64)
     assert image.read(encoded(pal)).mode == "RGB"
-    pal.info["transparency"] = 0
     assert image.read(encoded(pal, transparency=0)).mode == "RGBA"
 
 

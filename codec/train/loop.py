@@ -66,7 +66,8 @@ def kodak_figures(model: AecModel, files: list[Path], levels: list[int]) -> dict
     for q in levels:
         bpps, psnrs = [], []
         for f in files:
-            x = torch.from_numpy(np.asarray(Image.open(f).convert("RGB"))).permute(2, 0, 1)[None].float() / 255
+            with Image.open(f) as im:
+                x = torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1)[None].float() / 255
             xp, size = pad(x)
             c = coder.compress(xp, q)
             x_hat = unpad(coder.decompress(c, q), size)
