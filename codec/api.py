@@ -79,8 +79,12 @@ def encode(source: image.ImageLike, quality: int = DEFAULT_QUALITY, weights_dir:
     return container.pack(container.AecFile(header, latent, alpha, pic.icc_profile, pic.exif))
 
 
-def decode(source: FileLike, weights_dir: str | Path | None = None) -> Image.Image:
-    """Decompress ``.aec`` bytes (or a path to them) into a PIL image in the original mode."""
+def decode(source: FileLike, weights_dir: str | Path | None = None, realism: float | None = None) -> Image.Image:
+    """Decompress ``.aec`` bytes (or a path to them) into a PIL image in the original mode.
+
+    ``realism`` picks the decoder: 0 the fidelity (MSE-trained) one, 1 the GAN-trained one,
+    anything in between a blend; the default is the GAN decoder when the weights have one.
+    The file is the same whichever is chosen."""
     import torch
 
     from codec.model import ALIGNMENT, Compressed, unpad
@@ -88,6 +92,7 @@ def decode(source: FileLike, weights_dir: str | Path | None = None) -> Image.Ima
     f = container.unpack(_read(source))
     h = f.header
     model, digest = _model(_weights_key(weights_dir))
+    realism = _realism(model, realism)
     if h.model_name != model.config.name or h.weights_hash != digest:
         raise WeightsError(
             f"file was written by model {h.model_name} with weights {h.weights_hash.hex()}; "
@@ -100,12 +105,22 @@ def decode(source: FileLike, weights_dir: str | Path | None = None) -> Image.Ima
         raise FormatError(f"latent shape {f.latent.z_shape} does not match a {h.width}x{h.height} image")
     c = Compressed(f.latent.y_string, f.latent.z_string, f.latent.z_shape, f.latent.indexes_crc)
     try:
-        x_hat = unpad(model.decompress(c, h.quality), (h.height, h.width))
+        x_hat = unpad(model.decompress(c, h.quality, realism), (h.height, h.width))
     except ValueError as e:
         raise FormatError(f"cannot decode the latents: {e}") from None
     rgb = x_hat[0].mul(255).round_().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
     alpha = image.unpack_alpha(f.alpha, h.width, h.height) if f.alpha is not None else None
     return image.to_pil(image.Picture(rgb, alpha, h.mode, f.icc_profile, f.exif))
+
+
+def _realism(model: "AecModel", realism: float | None) -> float:
+    if realism is None:
+        return 1.0 if model.g_s_gan is not None else 0.0
+    if not 0 <= realism <= 1:
+        raise AecError(f"realism must be between 0 and 1, got {realism!r}")
+    if realism > 0 and model.g_s_gan is None:
+        raise AecError("these weights have no GAN decoder; use realism 0")
+    return float(realism)
 
 
 def info(source: FileLike) -> Info:

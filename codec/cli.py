@@ -197,9 +197,11 @@ def encode(ctx, inputs, output, quality, force, weights, verbosity) -> None:
 @click.option("-o", "--output", help="Output image (format from its suffix, PNG by default), - for stdout (PNG), or a folder.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("--weights", type=click.Path(exists=True, file_okay=False), help="Weights folder (default: shipped).")
+@click.option("--realism", type=click.FloatRange(0, 1),
+              help="0: fidelity (MSE) decoder; 1: GAN decoder, sharp (the default when the weights have one); between: a blend.")
 @_verbosity
 @_guard
-def decode(ctx, inputs, output, force, weights, verbosity) -> None:
+def decode(ctx, inputs, output, force, weights, realism, verbosity) -> None:
     """Decompress .aec files to images."""
     import io
 
@@ -210,7 +212,7 @@ def decode(ctx, inputs, output, force, weights, verbosity) -> None:
         fmt = "PNG" if dst == STDIO else DECODE_FORMATS.get(Path(dst).suffix.lower())
         if fmt is None:
             raise Failure(f"{dst}: unknown output suffix (use one of {', '.join(sorted(DECODE_FORMATS))})")
-        im = api.decode(_read_input(src), weights_dir=weights)
+        im = api.decode(_read_input(src), weights_dir=weights, realism=realism)
         buf = io.BytesIO()
         image.save(im, buf, fmt)
         _write_output(dst, buf.getvalue(), force)
@@ -245,35 +247,47 @@ def info(ctx, inputs, as_json, verbosity) -> None:
 
 @main.command()
 @click.argument("train_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--stage", type=click.Choice(["rd", "gan"]), default="rd", show_default=True,
+              help="rd: the whole codec, rate-distortion; gan: the GAN decoder on top of --init, bitstream frozen.")
 @click.option("--val", "val_dir", type=click.Path(exists=True, file_okay=False), help="Held-out folder for validation.")
 @click.option("--kodak", "kodak_dir", type=click.Path(exists=True, file_okay=False),
-              help="Folder whose real coded bytes and PSNR are logged every 30 minutes (evaluation only).")
-@click.option("--out", "out_dir", default="runs/rd", show_default=True, help="Run folder: log, checkpoint, export/.")
+              help="rd: folder whose real coded bytes and PSNR are logged every 30 minutes (evaluation only).")
+@click.option("--out", "out_dir", help="Run folder: log, checkpoint, export/ [default: runs/STAGE].")
 @click.option("--minutes", type=float, default=60.0, show_default=True, help="Wall-time budget; the schedule decays within it.")
 @click.option("--steps", "max_steps", type=int, default=1_000_000, show_default=True, help="Step budget (whichever ends first).")
-@click.option("--channels", type=int, default=64, show_default=True, help="N, width of the transforms.")
-@click.option("--latent-channels", type=int, default=128, show_default=True, help="M, channels of the latent.")
-@click.option("--crop", type=int, default=256, show_default=True)
+@click.option("--channels", type=int, default=64, show_default=True, help="rd: N, width of the transforms.")
+@click.option("--latent-channels", type=int, default=128, show_default=True, help="rd: M, channels of the latent.")
+@click.option("--crop", type=int, help="Crop side [default: 256 for rd, 128 for gan].")
 @click.option("--batch", type=int, default=4, show_default=True)
-@click.option("--lr", type=float, default=4e-4, show_default=True, help="Peak learning rate.")
-@click.option("--contractive-weight", type=float, default=1e-3, show_default=True, help="Weight of ||J_a||_F^2.")
+@click.option("--lr", type=float, help="Peak learning rate [default: 4e-4 for rd, 1e-4 for gan].")
+@click.option("--contractive-weight", type=float, default=1e-3, show_default=True, help="rd: weight of ||J_a||_F^2.")
 @click.option("--threads", type=int, default=2, show_default=True)
-@click.option("--init", type=click.Path(exists=True, file_okay=False), help="Start from a weights folder.")
+@click.option("--init", type=click.Path(exists=True, file_okay=False), help="Start from a weights folder (required for gan).")
 @click.option("--resume", is_flag=True, help="Continue from the run folder's checkpoint.")
 @_verbosity
 @_guard
-def train(ctx, train_dirs, val_dir, kodak_dir, out_dir, minutes, max_steps, channels, latent_channels, crop, batch,
-          lr, contractive_weight, threads, init, resume, verbosity) -> None:
-    """Train the rate-distortion model on folders of images and export its weights."""
-    from codec.config import ModelConfig, TrainConfig
-    from codec.train.loop import train as run
+def train(ctx, train_dirs, stage, val_dir, kodak_dir, out_dir, minutes, max_steps, channels, latent_channels, crop,
+          batch, lr, contractive_weight, threads, init, resume, verbosity) -> None:
+    """Train on folders of images and export the weights (stage rd, then stage gan)."""
+    from codec.config import GanConfig, ModelConfig, TrainConfig
 
-    cfg = TrainConfig(train_dirs=tuple(train_dirs), val_dir=val_dir or "", kodak_dir=kodak_dir or "", out_dir=out_dir,
-                      time_budget_s=minutes * 60, max_steps=max_steps, crop=crop, batch=batch, lr=lr,
-                      contractive_weight=contractive_weight, threads=threads,
-                      model=ModelConfig(channels=channels, latent_channels=latent_channels))
+    common = {"train_dirs": tuple(train_dirs), "val_dir": val_dir or "", "out_dir": out_dir or f"runs/{stage}",
+              "time_budget_s": minutes * 60, "max_steps": max_steps, "batch": batch, "threads": threads,
+              **({"crop": crop} if crop else {})}
     try:
-        export_dir = run(cfg, Path(init) if init else None, resume)
+        if stage == "gan":
+            from codec.train.gan import train_gan
+
+            if not init:
+                raise Failure("--stage gan needs --init, the weights whose bitstream it keeps")
+            export_dir = train_gan(GanConfig(**common, **({"g_lr": lr} if lr else {})), Path(init), resume)
+        else:
+            from codec.train.loop import train as run
+
+            cfg = TrainConfig(**common, kodak_dir=kodak_dir or "", contractive_weight=contractive_weight,
+                              model=ModelConfig(channels=channels, latent_channels=latent_channels),
+                              **({"lr": lr} if lr else {}))
+            export_dir = run(cfg, Path(init) if init else None, resume)
     except (ValueError, FloatingPointError) as e:
         raise Failure(str(e)) from None
     _say(ctx, f"weights exported to {export_dir}")

@@ -23,6 +23,7 @@ class ModelConfig:
     channels: int = 128  # N: width of the transforms and of the hyperprior
     latent_channels: int = 192  # M: channels of y
     lambdas: tuple[float, ...] = DEFAULT_LAMBDAS  # one per quality level, best last
+    gan_decoder: bool = False  # a second, adversarially trained synthesis transform g_s_gan
 
     @property
     def num_levels(self) -> int:
@@ -71,3 +72,36 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     model: ModelConfig = field(default_factory=ModelConfig)
+
+
+@dataclass(frozen=True)
+class GanConfig:
+    """Stage 2: the synthesis transform trained as a generator, everything else frozen.
+
+    The generator loss is HiFiC's (Mentzer et al. 2020) plus feature matching:
+    ``mse_weight * 255^2 * MSE + perceptual_weight * ST-LPIPS(alex) + adversarial_weight *
+    non-saturating loss + feature_matching_weight * L1 of discriminator features``.
+    Crops are smaller than stage 1's because ST-LPIPS costs more than the generator on a CPU.
+    """
+
+    train_dirs: tuple[str, ...] = ()
+    val_dir: str = ""
+    out_dir: str = "runs/gan"
+    crop: int = 128
+    batch: int = 4
+    max_steps: int = 200_000
+    time_budget_s: float = 3600.0
+    g_lr: float = 1e-4
+    d_lr: float = 1e-4
+    lr_min: float = 1e-6
+    d_warmup_steps: int = 100  # the discriminator learns alone first, so its first signal is not noise
+    clip: float = 1.0
+    mse_weight: float = 0.075 / 32  # k_M of HiFiC, per 255^2 MSE
+    perceptual_weight: float = 1.0
+    adversarial_weight: float = 0.15
+    feature_matching_weight: float = 1.0
+    downscale: tuple[float, float] = (0.5, 0.95)
+    val_every: int = 250
+    ckpt_every_s: float = 600.0
+    seed: int = 0
+    threads: int = 2

@@ -40,3 +40,19 @@ def contractive_penalty(g_a: nn.Module, x: Tensor, y: Tensor, eps: float) -> Ten
 
 def psnr_db(mse: float) -> float:
     return 10 * math.log10(1 / max(mse, 1e-12))
+
+
+def discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """Non-saturating GAN loss of the discriminator: -log D(real) - log(1 - D(fake))."""
+    return nn.functional.softplus(-real_logits).mean() + nn.functional.softplus(fake_logits).mean()
+
+
+def generator_adversarial_loss(fake_logits: Tensor) -> Tensor:
+    """Non-saturating generator loss -log D(fake): strong gradients while D wins."""
+    return nn.functional.softplus(-fake_logits).mean()
+
+
+def feature_matching(real: list[Tensor], fake: list[Tensor]) -> Tensor:
+    """Mean L1 distance between the discriminator's features of the original and the decoding:
+    a dense, stable signal alongside the single logit (pix2pixHD)."""
+    return sum(torch.mean(torch.abs(r.detach() - f)) for r, f in zip(real, fake)) / len(real)

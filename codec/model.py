@@ -9,6 +9,7 @@ Dataflow (level ``q`` picks one row of the gain tables)::
                       [GaussianConditional] <-----------+
                                    |
                                 y_s_hat -> * inv_gain[q] -> y_hat -> g_s -> x_hat
+                                                            (or g_s_gan, the GAN decoder)
 
 One set of weights serves every quality level: the per-channel gains set how finely each
 channel of ``y`` is quantized (Cui et al., "Asymmetric gained deep image compression"), and
@@ -21,6 +22,8 @@ values it will get when decoding a file.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
 import math
 from typing import NamedTuple
@@ -58,6 +61,7 @@ class AecModel(nn.Module):
         self.config = config
         self.g_a = Analysis(n, m)
         self.g_s = Synthesis(n, m)
+        self.g_s_gan = Synthesis(n, m) if config.gan_decoder else None
         self.h_a = HyperAnalysis(n, m)
         self.h_s = HyperSynthesis(n, m)
         # Gains start at sqrt(lambda / geometric mean of lambdas): the quantization step that
@@ -83,6 +87,12 @@ class AecModel(nn.Module):
 
     def forward_from_y(self, y: Tensor, level: int) -> ForwardOutput:
         """The rest of :meth:`forward`, for callers that also need ``y`` (the Jacobian penalty)."""
+        y_hat, y_likelihoods, z_likelihoods = self.quantize(y, level)
+        return ForwardOutput(self.g_s(y_hat), y_likelihoods, z_likelihoods)
+
+    def quantize(self, y: Tensor, level: int) -> tuple[Tensor, Tensor, Tensor]:
+        """The decoder's input ``y_hat`` (rounded as in a file, straight-through for gradients)
+        and the likelihoods of ``y`` and ``z`` (additive noise, the rate term's estimate)."""
         gain, inv_gain = self.gains(level)
         y_s = y * gain
         z = self.h_a(y_s)
@@ -92,7 +102,28 @@ class AecModel(nn.Module):
         scales, means = self.hyper(z_hat)
         _, y_likelihoods = self.gaussian_conditional(y_s, scales, means)
         y_s_hat = quantize_ste(y_s - means) + means
-        return ForwardOutput(self.g_s(y_s_hat * inv_gain), y_likelihoods, z_likelihoods)
+        return y_s_hat * inv_gain, y_likelihoods, z_likelihoods
+
+    def add_gan_decoder(self) -> None:
+        """Give the model a second synthesis transform, starting as a copy of the fidelity one."""
+        if self.g_s_gan is None:
+            self.g_s_gan = copy.deepcopy(self.g_s)
+            self.config = dataclasses.replace(self.config, gan_decoder=True)
+
+    def synthesis(self, y_hat: Tensor, realism: float) -> Tensor:
+        """Decode with the fidelity decoder (realism 0), the GAN decoder (1), or, in between, a
+        decoder whose weights are interpolated between the two. The GAN decoder is fine-tuned from
+        the fidelity one, so the straight path between their weights gives images in between
+        (network interpolation, as in ESRGAN)."""
+        if realism == 0:
+            return self.g_s(y_hat)
+        if self.g_s_gan is None:
+            raise ValueError("these weights have no GAN decoder")
+        if realism == 1:
+            return self.g_s_gan(y_hat)
+        fidelity, gan = self.g_s.state_dict(), self.g_s_gan.state_dict()
+        mixed = {k: torch.lerp(v, gan[k], realism) if v.is_floating_point() else v for k, v in fidelity.items()}
+        return torch.func.functional_call(self.g_s, mixed, (y_hat,))
 
     @torch.inference_mode()
     def compress(self, x: Tensor, level: int) -> Compressed:
@@ -119,13 +150,13 @@ class AecModel(nn.Module):
         return y_s_hat * self.gains(level)[1]
 
     @torch.inference_mode()
-    def decompress(self, c: Compressed, level: int) -> Tensor:
-        return self.g_s(self.decompress_latent(c, level)).clamp_(0, 1)
+    def decompress(self, c: Compressed, level: int, realism: float = 0.0) -> Tensor:
+        return self.synthesis(self.decompress_latent(c, level), realism).clamp_(0, 1)
 
     def bitstream_hash(self) -> bytes:
         """8-byte fingerprint of everything that decides what a file's strings decode to before
         the synthesis transform: the entropy tables, the hyper-synthesis and the inverse gains.
-        Decoders that differ only in ``g_s`` (fidelity or GAN) share it, and read the same files."""
+        The fidelity and GAN decoders (``g_s``, ``g_s_gan``) are outside it: both read the same files."""
         h = hashlib.sha256()
         for chunk in table_bytes(self):
             h.update(chunk)

@@ -1,42 +1,98 @@
-"""``aecodec train`` and ``aecodec export`` end to end on real photographs, with a tiny model."""
+"""``aecodec train`` (both stages) and ``aecodec export`` end to end on real photographs, with a
+tiny model."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 
-def test_train_export_and_code_with_the_result(cli, tmp_path):
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> tuple[Path, Path]:
+    """Four training photographs (as JPEG, like most of the real set) and a held-out one."""
     from skimage import data
 
-    photos = tmp_path / "photos"
-    photos.mkdir()
+    root = tmp_path_factory.mktemp("photos")
+    (root / "train").mkdir()
     for name in ("astronaut", "coffee", "chelsea", "rocket"):
-        Image.fromarray(getattr(data, name)()).save(photos / f"{name}.jpg", quality=95)
-    held_out = tmp_path / "val"
-    held_out.mkdir()
-    Image.fromarray(data.immunohistochemistry()).save(held_out / "ihc.png")
+        Image.fromarray(getattr(data, name)()).save(root / "train" / f"{name}.jpg", quality=95)
+    (root / "val").mkdir()
+    Image.fromarray(data.immunohistochemistry()).save(root / "val" / "ihc.png")
+    return root / "train", root / "val"
 
-    run = tmp_path / "run"
-    r = cli("train", photos, "--val", held_out, "--out", run, "--steps", "12", "--channels", "8",
+
+@pytest.fixture(scope="module")
+def rd_run(cli, photos, tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("rd") / "run"
+    r = cli("train", photos[0], "--val", photos[1], "--out", run, "--steps", "12", "--channels", "8",
             "--latent-channels", "8", "--crop", "64", "--batch", "2", "-q")
     assert r.returncode == 0, r.stderr.decode()[-2000:]
-    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    return run
+
+
+def test_train_export_and_code_with_the_result(cli, photos, rd_run, tmp_path):
+    log = [json.loads(line) for line in (rd_run / "log.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 12
-    config = json.loads((run / "export" / "config.json").read_text())
+    config = json.loads((rd_run / "export" / "config.json").read_text())
     assert config["model"]["channels"] == 8 and config["training"]["steps"] == 12
 
-    r = cli("export", run, "-o", tmp_path / "again")
+    r = cli("export", rd_run, "-o", tmp_path / "again")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "again" / "model.safetensors").exists()
 
-    for weights in (run / "export", tmp_path / "again"):
+    for weights in (rd_run / "export", tmp_path / "again"):
         aec, png = tmp_path / "x.aec", tmp_path / "x.png"
-        assert cli("encode", photos / "coffee.jpg", "-o", aec, "--weights", weights, "-f").returncode == 0
+        assert cli("encode", photos[0] / "coffee.jpg", "-o", aec, "--weights", weights, "-f").returncode == 0
         assert cli("decode", aec, "-o", png, "--weights", weights, "-f").returncode == 0
-        assert np.asarray(Image.open(png)).shape == data.coffee().shape
+        assert np.asarray(Image.open(png)).shape == Image.open(photos[0] / "coffee.jpg").size[::-1] + (3,)
+
+
+def test_gan_stage_adds_a_decoder_that_reads_the_same_files(cli, photos, rd_run, tmp_path):
+    rd_weights, gan_run = rd_run / "export", tmp_path / "gan"
+    r = cli("train", photos[0], "--stage", "gan", "--init", rd_weights, "--val", photos[1], "--out", gan_run,
+            "--steps", "8", "--crop", "64", "--batch", "2", "-q")
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    gan_weights = gan_run / "export"
+    before, after = (json.loads((w / "config.json").read_text()) for w in (rd_weights, gan_weights))
+    assert after["model"]["gan_decoder"] and after["bitstream_sha256_8"] == before["bitstream_sha256_8"]
+    assert after["training"] == before["training"] and after["gan_training"]["steps"] == 8
+    log = [json.loads(line) for line in (gan_run / "log.jsonl").read_text().splitlines()]
+    assert "val_fidelity_q2_st_lpips" in log[0] and "val_gan_q6_psnr_db" in log[-1] and "perceptual" in log[-1]
+
+    aec = tmp_path / "x.aec"  # written with the stage-1 weights, read by the stage-2 ones
+    assert cli("encode", photos[1] / "ihc.png", "-o", aec, "--weights", rd_weights).returncode == 0
+
+    def decoded(weights: Path, *realism: str) -> np.ndarray:
+        png = tmp_path / "x.png"
+        r = cli("decode", aec, "-o", png, "--weights", weights, "-f", *realism)
+        assert r.returncode == 0, r.stderr
+        return np.asarray(Image.open(png)).astype(np.float64)
+
+    fidelity, gan = decoded(gan_weights, "--realism", "0"), decoded(gan_weights, "--realism", "1")
+    half = decoded(gan_weights, "--realism", "0.5")
+    np.testing.assert_array_equal(fidelity, decoded(rd_weights))
+    np.testing.assert_array_equal(gan, decoded(gan_weights))  # the GAN decoder is the default
+    apart = np.abs(gan - fidelity).mean()
+    assert apart > 0
+    assert np.abs(half - fidelity).mean() < apart and np.abs(half - gan).mean() < apart
+
+
+def test_gan_decoder_absent_or_realism_out_of_range(cli, rd_run, photo_png, tmp_path):
+    aec = tmp_path / "x.aec"
+    assert cli("encode", photo_png, "-o", aec, "--weights", rd_run / "export").returncode == 0
+    r = cli("decode", aec, "-o", tmp_path / "x.png", "--weights", rd_run / "export", "--realism", "1")
+    assert r.returncode == 1 and b"no GAN decoder" in r.stderr and b"Traceback" not in r.stderr
+    r = cli("decode", aec, "-o", tmp_path / "x.png", "--realism", "1.5")
+    assert r.returncode == 2 and not (tmp_path / "x.png").exists()
+
+
+def test_gan_stage_needs_initial_weights(cli, photos, tmp_path):
+    r = cli("train", photos[0], "--stage", "gan", "--out", tmp_path / "run", "--steps", "1")
+    assert r.returncode == 1 and b"needs --init" in r.stderr
 
 
 def test_train_refuses_an_empty_folder(cli, tmp_path):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -28,14 +27,9 @@ from codec.entropy import freeze_tables
 from codec.losses import contractive_penalty, psnr_db, rate_distortion
 from codec.model import AecModel, pad, unpad
 from codec.train.data import CropSampler, center_crops, list_images
+from codec.train.schedule import cosine_lr
 
 CHECKPOINT = "checkpoint.pt"
-
-
-def lr_at(cfg: TrainConfig, step: int, progress: float) -> float:
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
 def update_ema(ema: AecModel, model: AecModel, step: int, decay: float) -> None:
@@ -166,7 +160,7 @@ def train(cfg: TrainConfig, init: Path | None = None, resume: bool = False) -> P
         last_ckpt = last_kodak = time.monotonic()
         while (progress := max(s.step / cfg.max_steps, s.elapsed_s / cfg.time_budget_s)) < 1.0:
             q = random.choice(levels)
-            stats = train_step(s, sampler.batch(cfg.batch), q, lr := lr_at(cfg, s.step, progress), cfg)
+            stats = train_step(s, sampler.batch(cfg.batch), q, lr := cosine_lr(s.step, progress, cfg.lr, cfg.lr_min, cfg.warmup_steps), cfg)
             s.elapsed_s = time.monotonic() - t0
             bar.update(1)
             bar.set_postfix(q=q, bpp=f"{stats.bpp_estimate:.3f}", psnr=f"{stats.psnr_db:.2f}", lr=f"{lr:.1e}", refresh=False)

@@ -1,0 +1,179 @@
+"""Stage 2: the GAN decoder.
+
+Everything that decides the bitstream (analysis, hyperprior, entropy models, gains) is frozen,
+so the frozen tables and every file already written stay valid; only the second synthesis
+transform ``g_s_gan`` learns, starting from the fidelity decoder, as the generator of a
+conditional GAN (HiFiC's recipe: MSE + LPIPS + non-saturating adversarial loss, plus feature
+matching). The discriminator learns alone for a few steps first.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from codec import weights
+from codec.config import GanConfig
+from codec.losses import discriminator_loss, feature_matching, generator_adversarial_loss, psnr_db
+from codec.model import AecModel
+from codec.nn.discriminator import Discriminator
+from codec.perceptual import STLPIPS
+from codec.train.data import CropSampler, center_crops, list_images
+from codec.train.schedule import cosine_lr
+
+CHECKPOINT = "gan_checkpoint.pt"
+VAL_LEVELS = (2, 6)
+
+
+@dataclass
+class GanState:
+    model: AecModel  # frozen, except g_s_gan
+    disc: Discriminator
+    g_opt: torch.optim.Optimizer
+    d_opt: torch.optim.Optimizer
+    step: int = 0
+    elapsed_s: float = 0.0
+
+    @classmethod
+    def create(cls, cfg: GanConfig, init: Path) -> "GanState":
+        model = weights.load(init)
+        model.add_gan_decoder()
+        model.requires_grad_(False)
+        model.g_s_gan.requires_grad_(True)
+        disc = Discriminator(model.config.latent_channels)
+        return cls(model, disc, torch.optim.Adam(model.g_s_gan.parameters(), lr=cfg.g_lr),
+                   torch.optim.Adam(disc.parameters(), lr=cfg.d_lr))
+
+    def save(self, path: Path, cfg: GanConfig) -> None:
+        tmp = path.with_suffix(".tmp")
+        torch.save({"g_s_gan": self.model.g_s_gan.state_dict(), "disc": self.disc.state_dict(),
+                    "g_opt": self.g_opt.state_dict(), "d_opt": self.d_opt.state_dict(), "step": self.step,
+                    "elapsed": self.elapsed_s, "config": asdict(cfg)}, tmp)
+        tmp.replace(path)
+
+    def load(self, path: Path) -> None:
+        ckpt = torch.load(path, weights_only=True)
+        self.model.g_s_gan.load_state_dict(ckpt["g_s_gan"])
+        for name in ("disc", "g_opt", "d_opt"):
+            getattr(self, name).load_state_dict(ckpt[name])
+        self.step, self.elapsed_s = ckpt["step"], ckpt["elapsed"]
+
+
+def _check(loss: torch.Tensor, what: str, step: int) -> None:
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"{what} loss is {float(loss.detach())} at step {step}; lower --lr")
+
+
+def gan_step(s: GanState, x: torch.Tensor, q: int, lr: float, cfg: GanConfig, lpips: STLPIPS) -> dict[str, float]:
+    for opt in (s.g_opt, s.d_opt):
+        for g in opt.param_groups:
+            g["lr"] = lr
+    with torch.no_grad():
+        y_hat = s.model.quantize(s.model.g_a(x), q)[0]
+    # A short run is not spent warming up: at most a quarter of the steps.
+    train_generator = s.step >= min(cfg.d_warmup_steps, cfg.max_steps // 4)
+    with torch.set_grad_enabled(train_generator):
+        x_fake = s.model.g_s_gan(y_hat)
+    stats: dict[str, float] = {}
+    if train_generator:
+        s.disc.requires_grad_(False)
+        fake_logits, fake_features = s.disc(x_fake, y_hat)
+        with torch.no_grad():
+            _, real_features = s.disc(x, y_hat)
+        terms = {
+            "mse": cfg.mse_weight * 255**2 * torch.mean((x_fake - x) ** 2),
+            "perceptual": cfg.perceptual_weight * lpips(x_fake, x).mean(),
+            "adversarial": cfg.adversarial_weight * generator_adversarial_loss(fake_logits),
+            "feature_matching": cfg.feature_matching_weight * feature_matching(real_features, fake_features),
+        }
+        g_loss = sum(terms.values())
+        _check(g_loss, "generator", s.step)
+        s.g_opt.zero_grad(set_to_none=True)
+        g_loss.backward()
+        torch.nn.utils.clip_grad_norm_(s.model.g_s_gan.parameters(), cfg.clip)
+        s.g_opt.step()
+        s.disc.requires_grad_(True)
+        stats = {"g_loss": float(g_loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
+    real_logits, _ = s.disc(x, y_hat)
+    fake_logits, _ = s.disc(x_fake.detach(), y_hat)
+    d_loss = discriminator_loss(real_logits, fake_logits)
+    _check(d_loss, "discriminator", s.step)
+    s.d_opt.zero_grad(set_to_none=True)
+    d_loss.backward()
+    s.d_opt.step()
+    s.step += 1
+    return {**stats, "d_loss": float(d_loss.detach())}
+
+
+@torch.no_grad()
+def validate(model: AecModel, x: torch.Tensor, realism: float, lpips: STLPIPS) -> dict[str, float]:
+    """PSNR and ST-LPIPS of 8-bit decodings of held-out crops, at two quality levels."""
+    out: dict[str, float] = {}
+    for q in VAL_LEVELS:
+        x_hat = model.synthesis(model.quantize(model.g_a(x), q)[0], realism).clamp(0, 1).mul(255).round().div(255)
+        out[f"q{q}_psnr_db"] = psnr_db(float(torch.mean((x_hat - x) ** 2)))
+        out[f"q{q}_st_lpips"] = float(lpips(x_hat, x).mean())
+    return out
+
+
+def train_gan(cfg: GanConfig, init: Path, resume: bool = False) -> Path:
+    """Run stage 2 on top of the weights in ``init`` and export them with the GAN decoder to
+    ``out_dir/export``; returns that folder."""
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    s = GanState.create(cfg, init)
+    digest = s.model.bitstream_hash()
+    ckpt_path = out_dir / CHECKPOINT
+    if resume and ckpt_path.exists():
+        s.load(ckpt_path)
+    lpips = STLPIPS("alex")
+    sampler = CropSampler(list_images(cfg.train_dirs), cfg.crop, cfg.downscale, cfg.seed + s.step)
+    val_x = center_crops(list_images([cfg.val_dir])[:12], 2 * cfg.crop) if cfg.val_dir else None
+    levels = list(range(1, s.model.config.num_levels + 1))
+
+    with (out_dir / "log.jsonl").open("a") as log, tqdm(total=cfg.max_steps, initial=s.step, mininterval=5) as bar:
+        def write(record: dict) -> None:
+            log.write(json.dumps({**record, "step": s.step, "elapsed_s": round(s.elapsed_s, 1)}) + "\n")
+            log.flush()
+
+        if val_x is not None and s.step == 0:
+            write({f"val_fidelity_{k}": v for k, v in validate(s.model, val_x, 0.0, lpips).items()})
+        t0 = time.monotonic() - s.elapsed_s
+        last_ckpt = time.monotonic()
+        while (progress := max(s.step / cfg.max_steps, s.elapsed_s / cfg.time_budget_s)) < 1.0:
+            q = random.choice(levels)
+            lr = cosine_lr(s.step, progress, cfg.g_lr, cfg.lr_min, 0)
+            stats = gan_step(s, sampler.batch(cfg.batch), q, lr, cfg, lpips)
+            s.elapsed_s = time.monotonic() - t0
+            bar.update(1)
+            bar.set_postfix(q=q, **{k: f"{v:.3f}" for k, v in stats.items() if k in ("perceptual", "d_loss")}, refresh=False)
+            record = {**stats, "q": q, "lr": lr} if s.step % 25 == 0 else {}
+            if val_x is not None and s.step % cfg.val_every == 0:
+                record.update({f"val_gan_{k}": v for k, v in validate(s.model, val_x, 1.0, lpips).items()})
+            if record:
+                write(record)
+            if time.monotonic() - last_ckpt > cfg.ckpt_every_s:
+                s.save(ckpt_path, cfg)
+                last_ckpt = time.monotonic()
+        s.save(ckpt_path, cfg)
+        write({**stats, **({f"val_gan_{k}": v for k, v in validate(s.model, val_x, 1.0, lpips).items()}
+                           if val_x is not None else {})})
+    return export_gan(s, cfg, init, out_dir / "export", digest)
+
+
+def export_gan(s: GanState, cfg: GanConfig, init: Path, out_dir: Path, digest: bytes) -> Path:
+    """Write ``init``'s weights plus the GAN decoder; the bitstream hash must not have moved."""
+    info = {"steps": s.step, "cpu_hours": round(s.elapsed_s * cfg.threads / 3600, 2), "config": asdict(cfg)}
+    previous = {k: v for k, v in weights.read_config(init).items() if k not in ("model", "bitstream_sha256_8")}
+    if weights.export(s.model, out_dir, {**previous, "gan_training": info}) != digest:
+        raise RuntimeError("the bitstream hash changed during stage 2; the frozen parts were modified")
+    return out_dir
