@@ -20,7 +20,7 @@ class STLPIPS(nn.Module):
         self.net = stlpips.LPIPS(net=net, variant="shift_tolerant", verbose=False).eval()
         self.requires_grad_(False)
 
-    def train(self, mode: bool = True) -> "STLPIPS":
+    def train(self, mode: bool = True) -> STLPIPS:
         return super().train(False)  # dropout in the linear heads stays off
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:

@@ -20,7 +20,12 @@ from tqdm import tqdm
 
 from codec import weights
 from codec.config import GanConfig
-from codec.losses import discriminator_loss, feature_matching, generator_adversarial_loss, psnr_db
+from codec.losses import (
+    discriminator_loss,
+    feature_matching,
+    generator_adversarial_loss,
+    psnr_db,
+)
 from codec.model import AecModel
 from codec.nn.discriminator import Discriminator
 from codec.perceptual import STLPIPS
@@ -41,7 +46,7 @@ class GanState:
     elapsed_s: float = 0.0
 
     @classmethod
-    def create(cls, cfg: GanConfig, init: Path) -> "GanState":
+    def create(cls, cfg: GanConfig, init: Path) -> GanState:
         model = weights.load(init)
         model.add_gan_decoder()
         model.requires_grad_(False)
