@@ -1,0 +1,61 @@
+"""Rate-distortion figures (PNG, matplotlib): quality against bpp, one figure per metric.
+
+Measured codecs are solid lines with markers; published curves, when given, are thin dashed
+lines. The bpp axis ends a little past the measured codecs' largest rate, and published points far
+beyond it are left out so that they do not squeeze the interesting part of the figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from codec.evaluate.metrics import ms_ssim_db
+from codec.evaluate.report import Curve
+
+# result key -> (file name, axis label, transform of the value)
+FIGURES: dict[str, list[tuple[str, str, Callable[[float], float]]]] = {
+    "psnr-rgb": [("rd-psnr.png", "PSNR RGB (dB)", float)],
+    "ms-ssim-rgb": [("rd-ms-ssim.png", "MS-SSIM RGB", float),
+                    ("rd-ms-ssim-db.png", "MS-SSIM RGB (dB, -10 log10(1 - MS-SSIM))", ms_ssim_db)],
+    "st-lpips-vgg": [("rd-st-lpips.png", "ST-LPIPS, VGG (lower is better)", float)],
+    "ms-gmsd": [("rd-ms-gmsd.png", "MS-GMSD (lower is better)", float)],
+}
+
+
+def plot_all(curves: Sequence[Curve], anchors: Sequence[Curve], out_dir: Path, title: str) -> list[Path]:
+    """Every figure the measured metrics allow; returns the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    max_bpp = max(b for c in curves for b in c.results["bpp"]) * 1.08
+    written = []
+    for key, figures in FIGURES.items():
+        if not any(key in c.results for c in curves):
+            continue
+        for name, label, transform in figures:
+            path = out_dir / name
+            _plot(curves, anchors, key, label, transform, max_bpp, f"{title}: {label.split(' (')[0]}", path)
+            written.append(path)
+    return written
+
+
+def _plot(curves: Sequence[Curve], anchors: Sequence[Curve], key: str, label: str,
+          transform: Callable[[float], float], max_bpp: float, title: str, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
+    for c in anchors:
+        if key in c.results:
+            pts = [(b, transform(v)) for b, v in zip(c.results["bpp"], c.results[key]) if b <= max_bpp * 1.15]
+            if pts:
+                ax.plot(*zip(*pts), "--", lw=1, alpha=0.7, label=f"{c.name} (published)")
+    for c in curves:
+        if key in c.results:
+            ax.plot(c.results["bpp"], [transform(v) for v in c.results[key]], "o-", ms=4, lw=1.8, label=c.name)
+    ax.set(xlabel="bits per pixel (whole file)", ylabel=label, title=title, xlim=(0, max_bpp))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2 if len(curves) + len(anchors) > 10 else 1)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
