@@ -13,7 +13,6 @@ aecodec's sources and weights): it is part of the key under which measurements a
 from __future__ import annotations
 
 import copy
-import functools
 import hashlib
 import importlib
 import importlib.metadata
@@ -163,7 +162,6 @@ class AecCodec:
         return np.asarray(codec.decode(data, weights_dir=self.weights_dir, **extra).convert("RGB"))
 
 
-@functools.cache
 def _sources_hash() -> str:
     """Hash of aecodec's own Python sources (not this package): a code change invalidates the cache."""
     root = Path(codec.__file__).parent
@@ -171,7 +169,6 @@ def _sources_hash() -> str:
     return _hash_files(files, root)
 
 
-@functools.cache
 def _weights_hash(weights_dir: str | None) -> str:
     """Hash of every file of the weights folder: the GAN decoder can change without the bitstream hash."""
     if weights_dir is None:

@@ -131,7 +131,9 @@ def run(tasks: Sequence[Task], metric_keys: tuple[str, ...], cache: Cache, jobs:
 
 
 def _measure_all(tasks: list[Task], metric_keys: tuple[str, ...], jobs: int) -> Iterator[tuple[Task, Measurement]]:
-    if jobs == 1 or len(tasks) <= 1:
+    if not tasks:
+        return
+    if jobs == 1 or len(tasks) == 1:
         threads = _one_thread()
         try:
             for t in tasks:
