@@ -128,7 +128,7 @@ def test_ms_ssim_is_nan_for_images_too_small_for_its_five_scales(crop):
 
 @pytest.mark.slow
 def test_default_sweeps_span_the_rate_range_on_kodak(kodak_dir):
-    """Every codec's default sweep reaches below 0.25 bpp and above 1.5 bpp on an easy and a hard image."""
+    """Every default sweep rises in rate and spans about 0.1-0.3 to 1-4 bpp on an easy and a hard image."""
     for name in ("kodim23.png", "kodim13.png"):
         rgb = np.asarray(Image.open(kodak_dir / name).convert("RGB"))
         for adapter in [codecs.get(n) for n in codecs.names() if n != "aec-gan"]:
@@ -136,5 +136,5 @@ def test_default_sweeps_span_the_rate_range_on_kodak(kodak_dir):
             bpps = [8 * len(adapter.encode(rgb, s)) / (768 * 512) for s in adapter.settings]
             assert bpps == sorted(bpps), (name, adapter.name, bpps)
             if adapter.name != "aec":
-                assert bpps[0] < (0.4 if adapter.name == "jpeg" else 0.25), (name, adapter.name, bpps)
-                assert bpps[-1] > 1.2, (name, adapter.name, bpps)
+                assert bpps[0] < (0.4 if adapter.name == "jpeg" else 0.3), (name, adapter.name, bpps)
+                assert bpps[-1] > 1.0, (name, adapter.name, bpps)

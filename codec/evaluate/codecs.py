@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import importlib
 import importlib.metadata
 import inspect
 import io
@@ -58,15 +57,13 @@ class PillowCodec:
     label: str
     settings: tuple[int, ...]
     valid: range = range(101)
-    plugin: str | None = None  # module whose import registers the format with Pillow
     options: dict[str, Any] = field(default_factory=dict)
     version: Callable[[], str] = lambda: ""
+    setup: Callable[[], None] = lambda: None  # registers the plugin, makes its decoder use one thread
 
     def check(self) -> None:
         try:
-            if self.plugin:
-                module = importlib.import_module(self.plugin)
-                getattr(module, "register_heif_opener", lambda: None)()
+            self.setup()
         except ImportError as e:
             raise Unavailable(f"{self.name} needs the {e.name} package ({EVAL_EXTRA})") from None
         Image.init()  # Pillow registers its own formats lazily
@@ -101,6 +98,24 @@ def _x265_version() -> str:
     return f"pillow-heif {pillow_heif.__version__}, {pillow_heif.libheif_info()['encoders'].get('x265', 'no x265')}"
 
 
+def _avif_setup() -> None:
+    from PIL import AvifImagePlugin
+
+    AvifImagePlugin.DEFAULT_MAX_THREADS = 1  # decoding; encoding is given max_threads=1
+
+
+def _jxl_setup() -> None:
+    from pillow_jxl import JpegXLImagePlugin
+
+    JpegXLImagePlugin.DECODE_THREADS = 0  # 0: no thread pool
+
+
+def _heif_setup() -> None:
+    import pillow_heif
+
+    pillow_heif.register_heif_opener(decode_threads=1)
+
+
 _X265_ONE_THREAD = {"x265:pools": "none", "x265:frame-threads": "1"}  # threading changes x265's output too
 
 CLASSICAL: dict[str, PillowCodec] = {c.name: c for c in (
@@ -109,16 +124,17 @@ CLASSICAL: dict[str, PillowCodec] = {c.name: c for c in (
     PillowCodec("webp", "WEBP", "WebP", (0, 5, 15, 30, 50, 65, 75, 85, 92),
                 options={"method": 6}, version=lambda: f"libwebp {features.version('webp')}"),
     PillowCodec("avif", "AVIF", "AVIF 4:2:0 (AV1 intra)", (0, 10, 20, 30, 40, 50, 60, 70, 80),
-                options={"speed": 6, "max_threads": 1}, version=lambda: f"libavif {features.version('avif')}"),
+                options={"speed": 6, "max_threads": 1}, version=lambda: f"libavif {features.version('avif')}",
+                setup=_avif_setup),
     PillowCodec("avif-444", "AVIF", "AVIF 4:4:4 (AV1 intra)", (0, 10, 20, 30, 40, 50, 60, 70, 80),
                 options={"subsampling": "4:4:4", "speed": 6, "max_threads": 1},
-                version=lambda: f"libavif {features.version('avif')}"),
+                version=lambda: f"libavif {features.version('avif')}", setup=_avif_setup),
     PillowCodec("jxl", "JXL", "JPEG XL", (1, 10, 25, 40, 55, 70, 80, 88, 93),
-                plugin="pillow_jxl", options={"effort": 7, "num_threads": 1},
-                version=_package_version("pillow-jxl-plugin")),
+                options={"effort": 7, "num_threads": 0}, version=_package_version("pillow-jxl-plugin"),
+                setup=_jxl_setup),
     PillowCodec("hevc", "HEIF", "HEVC intra 4:4:4 (x265 in HEIF, the codec inside BPG)",
-                (5, 10, 15, 20, 25, 30, 35, 42, 50), plugin="pillow_heif",
-                options={"chroma": 444, "enc_params": _X265_ONE_THREAD}, version=_x265_version),
+                (10, 15, 20, 25, 30, 36, 42, 50, 58),
+                options={"chroma": 444, "enc_params": _X265_ONE_THREAD}, version=_x265_version, setup=_heif_setup),
 )}
 
 

@@ -100,7 +100,8 @@ def anchor_files(paths: Sequence[Path]) -> list[Path]:
 
 
 def _title(inputs: Sequence[Path], num_images: int) -> str:
-    return Path(inputs[0]).resolve().name if len(inputs) == 1 and Path(inputs[0]).is_dir() else f"{num_images} images"
+    """The folder's or the file's name for one input, else how many images."""
+    return Path(inputs[0]).resolve().name if len(inputs) == 1 else f"{num_images} images"
 
 
 def _write(out: Path, measurements: list[sweep.Measurement], metric_keys: tuple[str, ...],

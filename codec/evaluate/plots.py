@@ -7,6 +7,7 @@ beyond it are left out so that they do not squeeze the interesting part of the f
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -44,18 +45,16 @@ def _plot(curves: Sequence[Curve], anchors: Sequence[Curve], key: str, label: st
           transform: Callable[[float], float], max_bpp: float, title: str, path: Path) -> None:
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
-    for c in anchors:
-        if key in c.results:
-            pts = [(b, transform(v)) for b, v in zip(c.results["bpp"], c.results[key]) if b <= max_bpp * 1.15]
-            if pts:
-                ax.plot(*zip(*pts), "--", lw=1, alpha=0.7, label=f"{c.name} (published)")
-    for c in curves:
-        if key in c.results:
-            ax.plot(c.results["bpp"], [transform(v) for v in c.results[key]], "o-", ms=4, lw=1.8, label=c.name)
+    fig, ax = plt.subplots(figsize=(9, 5.5), dpi=120)
+    for c, color in zip([c for c in anchors if key in c.results], itertools.cycle(plt.cm.tab20b.colors)):
+        pts = [(b, transform(v)) for b, v in zip(c.results["bpp"], c.results[key]) if b <= max_bpp * 1.15]
+        if pts:
+            ax.plot(*zip(*pts), "--", color=color, lw=1, label=f"{c.name} (published)")
+    for c, color in zip([c for c in curves if key in c.results], itertools.cycle(plt.cm.tab10.colors)):
+        ax.plot(c.results["bpp"], [transform(v) for v in c.results[key]], "o-", color=color, ms=4, lw=1.8,
+                label=c.name)
     ax.set(xlabel="bits per pixel (whole file)", ylabel=label, title=title, xlim=(0, max_bpp))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2 if len(curves) + len(anchors) > 10 else 1)
-    fig.tight_layout()
-    fig.savefig(path)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
