@@ -295,7 +295,8 @@ def export(ctx, run_dir, output, verbosity) -> None:
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--out", "out_dir", default="results/eval", show_default=True,
               help="Folder for the CSV, JSON, plots, BD-rate table and the cache of measurements.")
-@click.option("--codecs", "codec_names", help="Comma-separated, e.g. aec,avif,webp (default: every codec that can run).")
+@click.option("--codecs", "codec_names",
+              help="Comma-separated, from aec, aec-gan, jpeg, webp, avif, avif-444, jxl, hevc (default: all that can run).")
 @click.option("--metrics", "metric_names", default="psnr,ms-ssim,perceptual", show_default=True,
               help="Comma-separated: psnr, ms-ssim, st-lpips, ms-gmsd; perceptual = st-lpips,ms-gmsd.")
 @click.option("--settings", "setting_specs", multiple=True, metavar="CODEC=Q,Q,...",
