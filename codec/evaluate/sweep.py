@@ -20,8 +20,8 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -63,13 +63,11 @@ class Cache:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def get(self, key: str, metric_keys: Sequence[str]) -> Measurement | None:
-        """The cached measurement if it has every metric asked for."""
+    def get(self, key: str) -> Measurement | None:
         try:
-            m = Measurement(**json.loads((self.folder / f"{key}.json").read_text()))
+            return Measurement(**json.loads((self.folder / f"{key}.json").read_text()))
         except (OSError, ValueError, TypeError):
             return None
-        return m if set(metric_keys) <= m.metrics.keys() else None
 
     def put(self, key: str, m: Measurement) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -112,25 +110,29 @@ def _version(package: str) -> str:
 
 def run(tasks: Sequence[Task], metric_keys: tuple[str, ...], cache: Cache, jobs: int = 1,
         progress: bool = False) -> tuple[list[Measurement], int]:
-    """Measure every task not in the cache; returns all measurements (in task order) and how many were reused."""
+    """Measure every task whose cached measurement is missing or lacks a metric asked for.
+
+    Returns all measurements, in task order, and how many came from the cache as they were. A
+    re-measured entry keeps the cached metrics that were not asked for this time.
+    """
     from tqdm import tqdm
 
-    done: dict[str, Measurement] = {}
-    for t in tasks:
-        if (m := cache.get(t.key, metric_keys)) is not None:
-            done[t.key] = m
-    reused = len(done)
+    cached = {t.key: m for t in tasks if (m := cache.get(t.key)) is not None}
+    done = {k: m for k, m in cached.items() if set(metric_keys) <= m.metrics.keys()}
     todo = [t for t in tasks if t.key not in done]
-    with tqdm(total=len(tasks), initial=reused, disable=not progress, unit="measurement", file=sys.stderr,
+    with tqdm(total=len(tasks), initial=len(done), disable=not progress, unit="measurement", file=sys.stderr,
               leave=False) as bar:
         for t, m in _measure_all(todo, metric_keys, jobs):
+            if (old := cached.get(t.key)) is not None:
+                m = replace(m, metrics={**old.metrics, **m.metrics})
             cache.put(t.key, m)
             done[t.key] = m
             bar.update()
-    return [done[t.key] for t in tasks], reused
+    return [done[t.key] for t in tasks], len(tasks) - len(todo)
 
 
 def _measure_all(tasks: list[Task], metric_keys: tuple[str, ...], jobs: int) -> Iterator[tuple[Task, Measurement]]:
+    """(task, measurement) as each finishes, so that an interrupted sweep has cached all it finished."""
     if not tasks:
         return
     if jobs == 1 or len(tasks) == 1:
@@ -146,9 +148,9 @@ def _measure_all(tasks: list[Task], metric_keys: tuple[str, ...], jobs: int) -> 
     # spawn, not fork: the parent may hold torch's thread pools, which do not survive a fork
     pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread)
     try:
-        futures: list[Future] = [pool.submit(measure, t, metric_keys) for t in tasks]
-        for t, f in zip(tasks, futures):
-            yield t, f.result()
+        futures = {pool.submit(measure, t, metric_keys): t for t in tasks}
+        for f in as_completed(futures):
+            yield futures[f], f.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
