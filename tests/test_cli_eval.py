@@ -62,11 +62,14 @@ def test_eval_aecodec_against_jpeg_with_every_metric(cli, tmp_path, photos):
     (("{photos}", "--settings", "jpeg=high"), "expected CODEC=Q1,Q2"),
     (("{photos}", "--codecs", "jpeg", "--settings", "jpeg=101"), "jpeg: settings must be integers in 0..100"),
     (("{photos}", "--codecs", "jpeg", "--anchors", "nowhere"), "--anchors nowhere: no such file or folder"),
-    (("{tmp}",), "no images"),
+    (("{tmp}/empty",), "no images"),
+    (("{tmp}/broken",), "broken.png"),
 ])
 def test_eval_bad_input_is_one_line(cli, tmp_path, photos, args, message):
     (tmp_path / "empty").mkdir()
-    args = [a.format(photos=photos, tmp=tmp_path / "empty") for a in args]
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    args = [a.format(photos=photos, tmp=tmp_path) for a in args]
     line = one_error_line(cli("eval", *args, "--out", tmp_path / "out", cwd=tmp_path))
     assert line.startswith("aecodec: error:") and message in line, line
 

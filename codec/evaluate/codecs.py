@@ -37,6 +37,8 @@ class Unavailable(AecError):
 
 
 class Codec(Protocol):
+    """What the sweep needs of a codec: 8-bit RGB in, the complete file out, and back."""
+
     name: str
     settings: tuple[int, ...]
     valid: range
@@ -179,18 +181,18 @@ class AecCodec:
 
 
 def _sources_hash() -> str:
-    """Hash of aecodec's own Python sources (not this package): a code change invalidates the cache."""
+    """Hash of the sources behind ``codec.encode`` and ``decode`` (all but the command line, training
+    and this package): a change to them invalidates aecodec's cached measurements."""
     root = Path(codec.__file__).parent
-    files = sorted(p for p in root.rglob("*.py") if "evaluate" not in p.relative_to(root).parts)
+    files = sorted(p for p in root.rglob("*.py")
+                   if not {"evaluate", "train", "cli.py", "__main__.py"} & set(p.relative_to(root).parts))
     return _hash_files(files, root)
 
 
 def _weights_hash(weights_dir: str | None) -> str:
     """Hash of every file of the weights folder: the GAN decoder can change without the bitstream hash."""
-    if weights_dir is None:
-        from codec.weights import (
-            default_weights_dir,  # the one place that knows where shipped weights are
-        )
+    if weights_dir is None:  # codec.weights is the one place that knows where the shipped weights are
+        from codec.weights import default_weights_dir
 
         weights_dir = str(default_weights_dir())
     root = Path(weights_dir)

@@ -40,6 +40,8 @@ def evaluate(req: Request, say: Callable[[str], None]) -> Outcome:
     """Run the sweep (reusing cached measurements) and write every result file; ``say`` gets notes."""
     metric_keys = metrics.result_keys(list(req.metrics))
     images = dataset.collect(req.inputs)
+    for im in images:  # an unreadable image fails now, not after hours of measuring
+        dataset.load_rgb(im.path)
     if note := dataset.check_kodak(images):
         say(note)
     adapters = select(req.codecs, req.settings, req.weights_dir, say)

@@ -14,13 +14,13 @@ from pathlib import Path
 from codec.evaluate.metrics import ms_ssim_db
 from codec.evaluate.report import Curve
 
-# result key -> (file name, axis label, transform of the value)
-FIGURES: dict[str, list[tuple[str, str, Callable[[float], float]]]] = {
-    "psnr-rgb": [("rd-psnr.png", "PSNR RGB (dB)", float)],
-    "ms-ssim-rgb": [("rd-ms-ssim.png", "MS-SSIM RGB", float),
-                    ("rd-ms-ssim-db.png", "MS-SSIM RGB (dB, -10 log10(1 - MS-SSIM))", ms_ssim_db)],
-    "st-lpips-vgg": [("rd-st-lpips.png", "ST-LPIPS, VGG (lower is better)", float)],
-    "ms-gmsd": [("rd-ms-gmsd.png", "MS-GMSD (lower is better)", float)],
+# result key -> (file name, title, axis label, transform of the value)
+FIGURES: dict[str, list[tuple[str, str, str, Callable[[float], float]]]] = {
+    "psnr-rgb": [("rd-psnr.png", "PSNR", "PSNR RGB (dB)", float)],
+    "ms-ssim-rgb": [("rd-ms-ssim.png", "MS-SSIM", "MS-SSIM RGB", float),
+                    ("rd-ms-ssim-db.png", "MS-SSIM in dB", "MS-SSIM RGB (dB, -10 log10(1 - MS-SSIM))", ms_ssim_db)],
+    "st-lpips-vgg": [("rd-st-lpips.png", "ST-LPIPS", "ST-LPIPS, VGG (lower is better)", float)],
+    "ms-gmsd": [("rd-ms-gmsd.png", "MS-GMSD", "MS-GMSD (lower is better)", float)],
 }
 
 
@@ -34,9 +34,9 @@ def plot_all(curves: Sequence[Curve], anchors: Sequence[Curve], out_dir: Path, t
     for key, figures in FIGURES.items():
         if not any(key in c.results for c in curves):
             continue
-        for name, label, transform in figures:
+        for name, what, label, transform in figures:
             path = out_dir / name
-            _plot(curves, anchors, key, label, transform, max_bpp, f"{title}: {label.split(' (')[0]}", path)
+            _plot(curves, anchors, key, label, transform, max_bpp, f"{title}: {what}", path)
             written.append(path)
     return written
 
@@ -46,7 +46,7 @@ def _plot(curves: Sequence[Curve], anchors: Sequence[Curve], key: str, label: st
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(9, 5.5), dpi=120)
-    for c, color in zip([c for c in anchors if key in c.results], itertools.cycle(plt.cm.tab20b.colors)):
+    for c, color in zip([c for c in anchors if key in c.results], itertools.cycle(_distinct(plt.cm.tab20b.colors))):
         pts = [(b, transform(v)) for b, v in zip(c.results["bpp"], c.results[key]) if b <= max_bpp * 1.15]
         if pts:
             ax.plot(*zip(*pts), "--", color=color, lw=1, label=f"{c.name} (published)")
@@ -58,3 +58,8 @@ def _plot(curves: Sequence[Curve], anchors: Sequence[Curve], key: str, label: st
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
+
+
+def _distinct(colors: Sequence) -> list:
+    """tab20b's 5 hues first, then their lighter shades: neighbouring anchors differ in hue."""
+    return [c for shade in range(4) for c in colors[shade::4]]
