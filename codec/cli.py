@@ -303,3 +303,37 @@ def export(ctx, run_dir, output, verbosity) -> None:
     from codec.train.loop import export_checkpoint
 
     _say(ctx, f"weights exported to {export_checkpoint(Path(run_dir), Path(output))}")
+
+
+@main.command("eval")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--out", "out_dir", default="results/eval", show_default=True,
+              help="Folder for the CSV, JSON, plots, BD-rate table and the cache of measurements.")
+@click.option("--codecs", "codec_names",
+              help="Comma-separated, from aec, aec-gan, jpeg, webp, avif, avif-444, jxl, hevc (default: all that can run).")
+@click.option("--metrics", "metric_names", default="psnr,ms-ssim,perceptual", show_default=True,
+              help="Comma-separated: psnr, ms-ssim, st-lpips, ms-gmsd; perceptual = st-lpips,ms-gmsd.")
+@click.option("--settings", "setting_specs", multiple=True, metavar="CODEC=Q,Q,...",
+              help="Settings of one codec instead of its default sweep (repeatable).")
+@click.option("--anchors", multiple=True, help="Published result JSON files (CompressAI schema), or folders of them, to overlay.")
+@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="Measurements run in parallel.")
+@click.option("--weights", type=click.Path(exists=True, file_okay=False), help="Weights folder (default: shipped).")
+@_verbosity
+@_guard
+def evaluate(ctx, inputs, out_dir, codec_names, metric_names, setting_specs, anchors, jobs, weights, verbosity) -> None:
+    """Rate-distortion evaluation of aecodec and classical codecs on images or folders of them."""
+    from codec.evaluate import pipeline
+
+    req = pipeline.Request(tuple(map(Path, inputs)), Path(out_dir), _comma_list(codec_names) if codec_names else None,
+                  _comma_list(metric_names), pipeline.parse_settings(setting_specs), tuple(map(Path, anchors)), jobs, weights,
+                  progress=ctx.obj["verbosity"] >= 0)
+    t0 = time.perf_counter()
+    outcome = pipeline.evaluate(req, lambda msg: _say(ctx, f"aecodec: {msg}"))
+    _say(ctx, f"{outcome.measured} measured, {outcome.reused} reused from the cache, {time.perf_counter() - t0:.0f} s; "
+              f"results in {out_dir}")
+    for path in outcome.files:
+        _say(ctx, f"  {path}", 1)
+
+
+def _comma_list(text: str) -> tuple[str, ...]:
+    return tuple(s.strip() for s in text.split(",") if s.strip())

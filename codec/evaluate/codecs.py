@@ -1,0 +1,227 @@
+"""Every codec under test behind one interface: a name, a sweep of settings, encode and decode.
+
+An adapter takes and returns 8-bit RGB arrays and produces the complete file a user would store
+(the whole ``.aec`` with its header, the whole ``.jpg``, ``.avif``, ...), so that
+``bpp = 8 * len(file) / pixels`` means the same for every codec. Classical encoders run on one
+thread, so encode times compare with aecodec's on one thread. The default sweeps cover about 0.1
+to 2 bpp on Kodak (JPEG cannot go much below 0.2).
+
+``fingerprint`` names everything that changes a codec's output (library versions, options,
+aecodec's sources and weights): it is part of the key under which measurements are cached.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib.metadata
+import inspect
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from PIL import Image, features
+
+import codec
+from codec.errors import AecError
+
+AEC_LEVELS = tuple(range(1, 9))
+EVAL_EXTRA = "pip install 'aecodec[eval]'"
+
+
+class Unavailable(AecError):
+    """A codec that this installation cannot run (missing plugin, no GAN decoder)."""
+
+
+class Codec(Protocol):
+    """What the sweep needs of a codec: 8-bit RGB in, the complete file out, and back."""
+
+    name: str
+    settings: tuple[int, ...]
+    valid: range
+
+    def description(self) -> str: ...
+    def fingerprint(self) -> str: ...
+    def check(self) -> None: ...
+    def encode(self, rgb: np.ndarray, setting: int) -> bytes: ...
+    def decode(self, data: bytes) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class PillowCodec:
+    """A still-image codec reached through Pillow or a Pillow plugin; the setting is ``quality``."""
+
+    name: str
+    format: str
+    label: str
+    settings: tuple[int, ...]
+    valid: range = range(101)
+    options: dict[str, Any] = field(default_factory=dict)
+    version: Callable[[], str] = lambda: ""
+    setup: Callable[[], None] = lambda: None  # registers the plugin, makes its decoder use one thread
+
+    def check(self) -> None:
+        try:
+            self.setup()
+        except ImportError as e:
+            raise Unavailable(f"{self.name} needs the {e.name} package ({EVAL_EXTRA})") from None
+        Image.init()  # Pillow registers its own formats lazily
+        if self.format not in Image.SAVE:
+            raise Unavailable(f"{self.name}: this Pillow cannot write {self.format}")
+
+    def description(self) -> str:
+        opts = ", ".join(f"{k}={v}" for k, v in self.options.items())
+        return f"{self.label} ({self.version()}, Pillow {Image.__version__}; {opts or 'defaults'}; setting = quality)"
+
+    def fingerprint(self) -> str:
+        return self.description()
+
+    def encode(self, rgb: np.ndarray, setting: int) -> bytes:
+        buf = io.BytesIO()
+        # a deep copy: pillow-heif writes into the options it is given
+        Image.fromarray(rgb).save(buf, format=self.format, quality=setting, **copy.deepcopy(self.options))
+        return buf.getvalue()
+
+    def decode(self, data: bytes) -> np.ndarray:
+        with Image.open(io.BytesIO(data)) as im:
+            return np.asarray(im.convert("RGB"))
+
+
+def _package_version(name: str) -> Callable[[], str]:
+    return lambda: f"{name} {importlib.metadata.version(name)}"
+
+
+def _x265_version() -> str:
+    import pillow_heif
+
+    return f"pillow-heif {pillow_heif.__version__}, {pillow_heif.libheif_info()['encoders'].get('x265', 'no x265')}"
+
+
+def _avif_setup() -> None:
+    from PIL import AvifImagePlugin
+
+    AvifImagePlugin.DEFAULT_MAX_THREADS = 1  # decoding; encoding is given max_threads=1
+
+
+def _jxl_setup() -> None:
+    from pillow_jxl import JpegXLImagePlugin
+
+    JpegXLImagePlugin.DECODE_THREADS = 0  # 0: no thread pool
+
+
+def _heif_setup() -> None:
+    import pillow_heif
+
+    pillow_heif.register_heif_opener(decode_threads=1)
+
+
+_X265_ONE_THREAD = {"x265:pools": "none", "x265:frame-threads": "1"}  # threading changes x265's output too
+
+CLASSICAL: dict[str, PillowCodec] = {c.name: c for c in (
+    PillowCodec("jpeg", "JPEG", "JPEG 4:2:0", (5, 10, 20, 30, 40, 50, 65, 80, 90),
+                version=lambda: f"libjpeg {features.version('jpg')}"),
+    PillowCodec("webp", "WEBP", "WebP", (0, 5, 15, 30, 50, 65, 75, 85, 92),
+                options={"method": 6}, version=lambda: f"libwebp {features.version('webp')}"),
+    PillowCodec("avif", "AVIF", "AVIF 4:2:0 (AV1 intra)", (0, 10, 20, 30, 40, 50, 60, 70, 80),
+                options={"speed": 6, "max_threads": 1}, version=lambda: f"libavif {features.version('avif')}",
+                setup=_avif_setup),
+    PillowCodec("avif-444", "AVIF", "AVIF 4:4:4 (AV1 intra)", (0, 10, 20, 30, 40, 50, 60, 70, 80),
+                options={"subsampling": "4:4:4", "speed": 6, "max_threads": 1},
+                version=lambda: f"libavif {features.version('avif')}", setup=_avif_setup),
+    PillowCodec("jxl", "JXL", "JPEG XL", (1, 10, 25, 40, 55, 70, 80, 88, 93),
+                options={"effort": 7, "num_threads": 0}, version=_package_version("pillow-jxl-plugin"),
+                setup=_jxl_setup),
+    PillowCodec("hevc", "HEIF", "HEVC intra 4:4:4 (x265 in HEIF, the codec inside BPG)",
+                (10, 15, 20, 25, 30, 36, 42, 50, 58),
+                options={"chroma": 444, "enc_params": _X265_ONE_THREAD}, version=_x265_version, setup=_heif_setup),
+)}
+
+
+@dataclass(frozen=True)
+class AecCodec:
+    """aecodec through its public API; ``realism`` 0 is the fidelity decoder, 1 the GAN decoder.
+
+    Encoding does not depend on the decoder, so ``aec`` and ``aec-gan`` store the same file at
+    every quality and their bpp are equal.
+    """
+
+    name: str
+    realism: float
+    weights_dir: str | None = None
+    settings: tuple[int, ...] = AEC_LEVELS
+    valid: range = range(1, 9)
+
+    def check(self) -> None:
+        if not self.realism:
+            return
+        if "realism" not in inspect.signature(codec.decode).parameters:
+            raise Unavailable(f"{self.name}: this aecodec has no GAN decoder (codec.decode takes no realism)")
+        probe = codec.encode(np.full((16, 16, 3), 128, np.uint8), quality=1, weights_dir=self.weights_dir)
+        try:
+            codec.decode(probe, weights_dir=self.weights_dir, realism=self.realism)
+        except AecError as e:
+            raise Unavailable(f"{self.name}: the weights have no GAN decoder ({e})") from None
+
+    def description(self) -> str:
+        decoder = "GAN decoder" if self.realism else "fidelity decoder"
+        return f"aecodec {codec.__version__}, {decoder} (realism {self.realism:g}); setting = quality level"
+
+    def fingerprint(self) -> str:
+        return f"{self.description()}; sources {_sources_hash()}; weights {_weights_hash(self.weights_dir)}"
+
+    def encode(self, rgb: np.ndarray, setting: int) -> bytes:
+        return codec.encode(rgb, quality=setting, weights_dir=self.weights_dir)
+
+    def decode(self, data: bytes) -> np.ndarray:
+        extra = {"realism": self.realism} if self.realism else {}  # so it runs on an aecodec without realism
+        return np.asarray(codec.decode(data, weights_dir=self.weights_dir, **extra).convert("RGB"))
+
+
+def _sources_hash() -> str:
+    """Hash of the sources behind ``codec.encode`` and ``decode`` (all but the command line, training
+    and this package): a change to them invalidates aecodec's cached measurements."""
+    root = Path(codec.__file__).parent
+    files = sorted(p for p in root.rglob("*.py")
+                   if not {"evaluate", "train", "cli.py", "__main__.py"} & set(p.relative_to(root).parts))
+    return _hash_files(files, root)
+
+
+def _weights_hash(weights_dir: str | None) -> str:
+    """Hash of every file of the weights folder: the GAN decoder can change without the bitstream hash."""
+    if weights_dir is None:  # codec.weights is the one place that knows where the shipped weights are
+        from codec.weights import default_weights_dir
+
+        weights_dir = str(default_weights_dir())
+    root = Path(weights_dir)
+    return _hash_files(sorted(p for p in root.iterdir() if p.suffix in (".json", ".safetensors")), root)
+
+
+def _hash_files(files: list[Path], root: Path) -> str:
+    h = hashlib.sha256()
+    for p in files:
+        h.update(str(p.relative_to(root)).encode() + b"\0" + hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()[:16]
+
+
+def names() -> tuple[str, ...]:
+    return ("aec", "aec-gan", *CLASSICAL)
+
+
+def get(name: str, weights_dir: str | None = None, settings: tuple[int, ...] | None = None) -> Codec:
+    """The adapter called ``name``, optionally with its own settings (checked against the valid range)."""
+    if name in ("aec", "aec-gan"):
+        adapter: Codec = AecCodec(name, 1.0 if name == "aec-gan" else 0.0, weights_dir)
+    elif name in CLASSICAL:
+        adapter = CLASSICAL[name]
+    else:
+        raise AecError(f"unknown codec {name!r} (known: {', '.join(names())})")
+    if settings is not None:
+        bad = [s for s in settings if s not in adapter.valid]
+        if bad or not settings:
+            raise AecError(f"{name}: settings must be integers in {adapter.valid.start}..{adapter.valid.stop - 1}, "
+                           f"got {', '.join(map(str, settings)) or 'none'}")
+        adapter = replace(adapter, settings=tuple(sorted(set(settings))))
+    return adapter
