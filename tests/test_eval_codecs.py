@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 import io
 import shutil
 
@@ -47,31 +47,38 @@ def test_aec_adapter_is_the_public_api(crop):
     adapter = codecs.get("aec")
     data = adapter.encode(crop, 5)
     assert data == codec.encode(crop, quality=5)
-    assert np.array_equal(adapter.decode(data), np.asarray(codec.decode(data)))
+    assert np.array_equal(adapter.decode(data), np.asarray(codec.decode(data, realism=0)))
     assert adapter.settings == tuple(range(1, 9))
 
 
-def test_aec_gan_is_skipped_with_a_warning_when_there_is_no_gan_decoder(monkeypatch):
-    def decode_without_gan(source, weights_dir=None, realism=0.0):
-        if realism:
-            raise AecError("these weights have no GAN decoder")
-        return codec.decode(source, weights_dir=weights_dir)
+@pytest.fixture()
+def fidelity_only_weights(tmp_path) -> str:
+    """The shipped weights without a GAN decoder, as weights are before training stage 2."""
+    from codec import weights
 
-    has_realism = "realism" in inspect.signature(codec.decode).parameters
-    cases = [decode_without_gan] + ([] if has_realism else [codec.decode])  # after and before the GAN merge
-    for decode in cases:
-        monkeypatch.setattr(codec, "decode", decode)
-        warnings: list[str] = []
-        chosen = [a.name for a in pipeline.select(None, {}, None, warnings.append)]
-        assert "aec" in chosen and "aec-gan" not in chosen
-        assert len(warnings) == 1 and "aec-gan" in warnings[0] and "GAN decoder" in warnings[0]
-        with pytest.raises(codecs.Unavailable, match="GAN decoder"):
-            pipeline.select(["aec", "aec-gan"], {}, None, warnings.append)
+    model = weights.load(weights.default_weights_dir())
+    model.g_s_gan = None
+    model.config = dataclasses.replace(model.config, gan_decoder=False)
+    weights.export(model, tmp_path / "w")
+    return str(tmp_path / "w")
+
+
+def test_aec_gan_is_skipped_with_a_warning_when_there_is_no_gan_decoder(fidelity_only_weights):
+    warnings: list[str] = []
+    chosen = [a.name for a in pipeline.select(None, {}, fidelity_only_weights, warnings.append)]
+    assert "aec" in chosen and "aec-gan" not in chosen
+    assert len(warnings) == 1 and "aec-gan" in warnings[0] and "GAN decoder" in warnings[0]
+    with pytest.raises(codecs.Unavailable, match="GAN decoder"):
+        pipeline.select(["aec", "aec-gan"], {}, fidelity_only_weights, warnings.append)
 
 
 def test_codec_names_and_settings_are_checked():
     with pytest.raises(AecError, match="unknown codec 'bpg'.*known: aec, aec-gan, jpeg"):
         codecs.get("bpg")
+    assert codecs.get("aec-r0.5").realism == 0.5 and codecs.get("aec-gan").realism == 1.0
+    for name in ("aec-r1.5", "aec-rx", "aecx"):
+        with pytest.raises(AecError, match="unknown codec"):
+            codecs.get(name)
     with pytest.raises(AecError, match=r"aec: settings must be integers in 1\.\.8, got 0, 9"):
         codecs.get("aec", settings=(0, 9))
     assert codecs.get("jpeg", settings=(80, 20, 80)).settings == (20, 80)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import importlib.metadata
-import inspect
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -157,8 +156,6 @@ class AecCodec:
     def check(self) -> None:
         if not self.realism:
             return
-        if "realism" not in inspect.signature(codec.decode).parameters:
-            raise Unavailable(f"{self.name}: this aecodec has no GAN decoder (codec.decode takes no realism)")
         probe = codec.encode(np.full((16, 16, 3), 128, np.uint8), quality=1, weights_dir=self.weights_dir)
         try:
             codec.decode(probe, weights_dir=self.weights_dir, realism=self.realism)
@@ -176,8 +173,7 @@ class AecCodec:
         return codec.encode(rgb, quality=setting, weights_dir=self.weights_dir)
 
     def decode(self, data: bytes) -> np.ndarray:
-        extra = {"realism": self.realism} if self.realism else {}  # so it runs on an aecodec without realism
-        return np.asarray(codec.decode(data, weights_dir=self.weights_dir, **extra).convert("RGB"))
+        return np.asarray(codec.decode(data, weights_dir=self.weights_dir, realism=self.realism).convert("RGB"))
 
 
 def _sources_hash() -> str:
@@ -206,14 +202,28 @@ def _hash_files(files: list[Path], root: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def _realism(name: str) -> float:
+    """``aec`` is the fidelity decoder, ``aec-gan`` the GAN decoder, ``aec-r0.5`` a blend."""
+    fixed = {"aec": 0.0, "aec-gan": 1.0}
+    if name in fixed:
+        return fixed[name]
+    try:
+        value = float(name.removeprefix("aec-r"))
+    except ValueError:
+        value = -1.0
+    if not name.startswith("aec-r") or not 0 <= value <= 1:
+        raise AecError(f"unknown codec {name!r} (known: {', '.join(names())}, or aec-rX for realism X in 0..1)")
+    return value
+
+
 def names() -> tuple[str, ...]:
     return ("aec", "aec-gan", *CLASSICAL)
 
 
 def get(name: str, weights_dir: str | None = None, settings: tuple[int, ...] | None = None) -> Codec:
     """The adapter called ``name``, optionally with its own settings (checked against the valid range)."""
-    if name in ("aec", "aec-gan"):
-        adapter: Codec = AecCodec(name, 1.0 if name == "aec-gan" else 0.0, weights_dir)
+    if name.startswith("aec"):
+        adapter: Codec = AecCodec(name, _realism(name), weights_dir)
     elif name in CLASSICAL:
         adapter = CLASSICAL[name]
     else:
