@@ -26,7 +26,7 @@ def kodak_sweep(kodim23):
     out = []
     for q in range(1, 9):
         data = codec.encode(kodim23, quality=q)
-        decoded = np.asarray(codec.decode(data))
+        decoded = np.asarray(codec.decode(data, realism=0))
         assert decoded.shape == kodim23.shape and decoded.dtype == np.uint8
         out.append((8 * len(data) / (768 * 512), psnr(decoded, kodim23)))
     return out
@@ -44,6 +44,18 @@ def test_shipped_model_is_a_real_codec(kodak_sweep):
     (bpp1, psnr1), (bpp8, psnr8) = kodak_sweep[0], kodak_sweep[-1]
     assert bpp1 < 0.16 and psnr1 > 29.5
     assert bpp8 < 0.62 and psnr8 > 33.8
+
+
+@pytest.mark.slow
+def test_gan_decoder_is_the_default_and_perceptually_closer(kodim23):
+    from codec.evaluate.metrics import Reference
+
+    data = codec.encode(kodim23, quality=2)
+    fidelity, gan = (np.asarray(codec.decode(data, realism=r)) for r in (0, 1))
+    np.testing.assert_array_equal(np.asarray(codec.decode(data)), gan)
+    ref = Reference(kodim23)
+    # ST-LPIPS on VGG, not the AlexNet variant the GAN decoder was trained on.
+    assert ref.measure(gan, ("st-lpips-vgg",))["st-lpips-vgg"] < ref.measure(fidelity, ("st-lpips-vgg",))["st-lpips-vgg"]
 
 
 def test_info_reports_the_real_file_size(kodim23):
