@@ -97,26 +97,43 @@ class AecModel(nn.Module):
     @torch.inference_mode()
     def compress(self, x: Tensor, level: int) -> Compressed:
         """Code one padded image (batch of 1) into its two strings."""
-        gain, _ = self.gains(level)
-        y_s = self.g_a(x) * gain
-        z = self.h_a(y_s)
-        z_string = self.entropy_bottleneck.compress(z)[0]
-        z_hat = self.entropy_bottleneck.decompress([z_string], z.shape[-2:])
-        scales, means = self.hyper(z_hat)
-        indexes = scale_indexes(self.gaussian_conditional, scales)
-        y_string = self.gaussian_conditional.compress(y_s, indexes, means)[0]
-        return Compressed(y_string, z_string, tuple(z.shape[-2:]), indexes_checksum(indexes))
+        return self.compress_y(self.g_a(x), level)
+
+    @torch.inference_mode()
+    def compress_y(self, y: Tensor, level: int) -> Compressed:
+        """Code the latent ``y`` of one image, however it was computed (:mod:`codec.tiling`)."""
+        y_s = y * self.gains(level)[0]
+        z_string, z_hat = self.code_z(self.h_a(y_s))
+        y_string, indexes_crc = self.code_y(y_s, *self.hyper(z_hat))
+        return Compressed(y_string, z_string, tuple(z_hat.shape[-2:]), indexes_crc)
 
     @torch.inference_mode()
     def decompress_latent(self, c: Compressed, level: int) -> Tensor:
         """Entropy-decode y_hat; raises ValueError when the table indexes do not match the file."""
-        z_hat = self.entropy_bottleneck.decompress([c.z_string], c.z_shape)
-        scales, means = self.hyper(z_hat)
+        z_hat = self.decode_z(c.z_string, c.z_shape)
+        return self.decode_y(c.y_string, c.indexes_crc, *self.hyper(z_hat)) * self.gains(level)[1]
+
+    # The four entropy-coding steps, shared by whole-image and tiled coding (codec.tiling).
+
+    def code_z(self, z: Tensor) -> tuple[bytes, Tensor]:
+        """The string of ``z`` and ``z_hat`` exactly as the decoder will get it."""
+        z_string = self.entropy_bottleneck.compress(z)[0]
+        return z_string, self.decode_z(z_string, tuple(z.shape[-2:]))
+
+    def decode_z(self, z_string: bytes, z_shape: tuple[int, int]) -> Tensor:
+        return self.entropy_bottleneck.decompress([z_string], z_shape)
+
+    def code_y(self, y_s: Tensor, scales: Tensor, means: Tensor) -> tuple[bytes, int]:
+        """The string of the gained latent ``y_s`` and the checksum of the tables it was coded with."""
         indexes = scale_indexes(self.gaussian_conditional, scales)
-        if indexes_checksum(indexes) != c.indexes_crc:
+        return self.gaussian_conditional.compress(y_s, indexes, means)[0], indexes_checksum(indexes)
+
+    def decode_y(self, y_string: bytes, indexes_crc: int, scales: Tensor, means: Tensor) -> Tensor:
+        """``y_s_hat``; raises ValueError when the table indexes do not match the encoder's."""
+        indexes = scale_indexes(self.gaussian_conditional, scales)
+        if indexes_checksum(indexes) != indexes_crc:
             raise ValueError("probability table selection differs from the encoder's")
-        y_s_hat = self.gaussian_conditional.decompress([c.y_string], indexes, means=means)
-        return y_s_hat * self.gains(level)[1]
+        return self.gaussian_conditional.decompress([y_string], indexes, means=means)
 
     @torch.inference_mode()
     def decompress(self, c: Compressed, level: int) -> Tensor:
