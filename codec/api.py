@@ -37,6 +37,14 @@ class Info:
         """Bits per pixel of the whole file, header and metadata included."""
         return 8 * self.file_size / self.header.num_pixels
 
+    @property
+    def tile_grid(self) -> tuple[int, int] | None:
+        """(columns, rows) of tiles, or None for an image coded whole."""
+        if self.tile_size is None:
+            return None
+        rows, cols = tiles.num_tiles(self.header.height, self.header.width, self.tile_size)
+        return cols, rows
+
 
 def _read(source: FileLike) -> bytes:
     if isinstance(source, bytes):

@@ -8,8 +8,8 @@ decoder: ``realism`` 0 and 1 when ``codec.decode`` takes it, else the one decode
 (quality searched per image), with the ratio to AVIF. Then one 24-megapixel image (6000x4000,
 Kodak images tiled) for time and peak memory. ``--profile`` adds where aecodec's time goes.
 
-Every (codec, operation) runs in a fresh process, so the peak RSS it reports (``ru_maxrss``) is
-that codec's alone: interpreter, libraries and model included, which the "idle" column shows
+Every (codec, operation) runs in a fresh process, so the peak RSS it reports (VmHWM) is that
+codec's alone: interpreter, libraries and model included, which the "idle" column shows
 (RSS just before the first image). The first image is coded once untimed (warm-up). Run it
 on a quiet machine: other load changes every number here.
 
@@ -25,7 +25,6 @@ import io
 import multiprocessing
 import os
 import platform
-import resource
 import statistics
 import sys
 import tempfile
@@ -83,13 +82,21 @@ def _set_threads(threads: int) -> None:
         pass
 
 
+def _status_mib(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
 def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / MIB  # ru_maxrss is KiB on Linux
+    """Peak RSS of this process. VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a
+    spawned worker would report its parent's size."""
+    return _status_mib("VmHWM")
 
 
 def _current_rss_mib() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / MIB
+    return _status_mib("VmRSS")
 
 
 def _timed(fn: Callable, items: list) -> tuple[list, list[float]]:
