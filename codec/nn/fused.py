@@ -9,7 +9,7 @@ Three rewrites, each exact in real arithmetic (float results differ in the last 
 - An ``Up`` stage's 1x1 convolution + pixel shuffle writes output pixel (2i + a, 2j + b) from
   input pixel (i, j): tap (2 + a, 2 + b) of the transposed 5x5 kernel. Its bias depends on the
   phase (a, b), so it is added as a 2x2 pattern. The last stage, with 3 output channels, runs
-  as a 3x3 convolution to 12 channels and a pixel shuffle (sub-pixel form), which oneDNN does
+  as a 3x3 convolution to 4 x 4 channels and a pixel shuffle (sub-pixel form), which oneDNN does
   twice as fast as a transposed convolution with 3 outputs.
 - GDN is a matrix product over channels at every pixel: in channels-last memory that is a
   GEMM on a (pixels, channels) view, done in place a block of pixels at a time.
@@ -105,26 +105,32 @@ class SubPixelUp(nn.Module):
     """An ``Up`` stage as a 3x3 convolution to 4 x c_out channels and a pixel shuffle.
 
     Output pixel (2i + a, 2j + b) reads input rows i - 1..i + 1 through kernel rows 4, 2, 0
-    (a = 0) or -, 3, 1 (a = 1), and the same for columns.
+    (a = 0) or -, 3, 1 (a = 1), and the same for columns. Output channels are padded with zero
+    filters to a multiple of 4 (3 colours to 4: oneDNN computes 16 channels faster than 12) and
+    the padding is dropped after the shuffle, so the result is a view.
     """
 
-    _TAPS: ClassVar[dict[tuple[int, int], int]] = {(0, 0): 4, (0, 1): 2, (0, 2): 0, (1, 1): 3, (1, 2): 1}  # (phase, 3x3 offset) -> 5x5 tap
+    # (phase, offset in the 3x3 kernel) -> tap of the 5x5 kernel
+    _TAPS: ClassVar[dict[tuple[int, int], int]] = {(0, 0): 4, (0, 1): 2, (0, 2): 0, (1, 1): 3, (1, 2): 1}
 
     def __init__(self, up: Up) -> None:
         super().__init__()
         wt = up.conv.weight.detach()  # (c_in, c_out, 5, 5)
         c_in, c_out = wt.shape[:2]
-        w = torch.zeros(c_out, 2, 2, c_in, 3, 3)
+        self.c_out = c_out
+        padded = -(-c_out // 4) * 4
+        w = torch.zeros(padded, 2, 2, c_in, 3, 3)
         for (a, di), ki in self._TAPS.items():
             for (b, dj), kj in self._TAPS.items():
-                w[:, a, b, :, di, dj] = wt[:, :, ki, kj].t()
-        w[..., 1, 1] += up.shortcut.weight.detach().reshape(c_out, 2, 2, c_in)
-        bias = up.conv.bias.detach()[:, None, None] + up.shortcut.bias.detach().reshape(c_out, 2, 2)
-        self.register_buffer("weight", channels_last(w.reshape(4 * c_out, c_in, 3, 3)))
-        self.register_buffer("bias", bias.reshape(-1).contiguous())
+                w[:c_out, a, b, :, di, dj] = wt[:, :, ki, kj].t()
+        w[:c_out, ..., 1, 1] += up.shortcut.weight.detach().reshape(c_out, 2, 2, c_in)
+        bias = torch.zeros(padded, 2, 2)
+        bias[:c_out] = up.conv.bias.detach()[:, None, None] + up.shortcut.bias.detach().reshape(c_out, 2, 2)
+        self.register_buffer("weight", channels_last(w.reshape(4 * padded, c_in, 3, 3)))
+        self.register_buffer("bias", bias.reshape(-1))
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.pixel_shuffle(F.conv2d(x, self.weight, self.bias, padding=1), 2)
+        return F.pixel_shuffle(F.conv2d(x, self.weight, self.bias, padding=1), 2)[:, : self.c_out]
 
 
 def fuse_analysis(g_a: Analysis) -> nn.Sequential:
