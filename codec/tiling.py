@@ -155,7 +155,8 @@ def _latent_tiles(y_shape: tuple[int, int], tile_size: int) -> Iterator[Rect]:
 
 @torch.inference_mode()
 def compress_tiles(model: AecModel, y: Tensor, level: int, tile_size: int) -> tiles.TiledLatent:
-    y_s = y * model.gains(level)[0]
+    """Code ``y`` (scaled in place by the level's gains: large images have no memory to spare)."""
+    y_s = y.mul_(model.gains(level)[0])
     z_string, z_hat = model.code_z(model.h_a(y_s))
     strings = []
     for rect in _latent_tiles(y.shape[-2:], tile_size):
