@@ -24,19 +24,16 @@ for bit on the table indexes that each tile's checksum guards.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from codec import container, tiles
+from codec.model import AecModel, Compressed
 from codec.nn import fused
 from codec.nn.fused import FusedDown, FusedUp, SubPixelUp, channels_last
 from codec.tiles import Rect
-
-if TYPE_CHECKING:
-    from codec.model import AecModel
 
 WINDOW = 1024  # pixels: the largest side of a transform window
 TILE_SIZE = 1024  # pixels: the side of a coded tile
@@ -53,8 +50,6 @@ ANALYSIS_MARGINS = (32, (16, 8, 2, 0))
 SYNTHESIS_MARGINS = (2, (2, 2, 1, 0))
 # h_s (two such transposed convolutions and a 3x3 convolution) needs 1.75 elements of z.
 Z_MARGIN = 2
-
-_RESAMPLING = (FusedDown, FusedUp, SubPixelUp)
 
 
 def default_tile_size(width: int, height: int) -> int | None:
@@ -194,8 +189,6 @@ def decompress(model: AecModel, g_s: nn.Module, latent: container.Latent | tiles
     if isinstance(latent, tiles.TiledLatent):
         y_hat = decompress_tiles(model, latent, level)
     else:
-        from codec.model import Compressed
-
         c = Compressed(latent.y_string, latent.z_string, latent.z_shape, latent.indexes_crc)
         y_hat = model.decompress_latent(c, level)
     return synthesize(g_s, y_hat, size)
