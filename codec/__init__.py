@@ -5,8 +5,21 @@
     >>> codec.decode(data).save("photo.out.png")      # a PIL image
 """
 
-from codec.api import Info, decode, encode, info
+from codec import _compressai
 from codec.errors import AecError
 
-__all__ = ["encode", "decode", "info", "Info", "AecError"]
+_compressai.install()  # CompressAI without its package __init__ (seconds of imports): see there
+
+__all__ = ["AecError", "Info", "decode", "encode", "info"]
 __version__ = "0.1.0"
+
+_API = ("Info", "decode", "encode", "info")
+
+
+def __getattr__(name: str) -> object:
+    """The API on first use: ``aecodec --help`` needs the version, not numpy and Pillow."""
+    if name in _API:
+        from codec import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'codec' has no attribute {name!r}")

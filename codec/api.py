@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Union
 
 from PIL import Image
 
-from codec import container, image
+from codec import container, image, tiles
 from codec.errors import AecError, FormatError, WeightsError
 
 if TYPE_CHECKING:
@@ -30,11 +30,20 @@ class Info:
     has_icc_profile: bool
     has_exif: bool
     latent_bytes: int
+    tile_size: int | None = None  # pixels; None when the image is coded whole
 
     @property
     def bpp(self) -> float:
         """Bits per pixel of the whole file, header and metadata included."""
         return 8 * self.file_size / self.header.num_pixels
+
+    @property
+    def tile_grid(self) -> tuple[int, int] | None:
+        """(columns, rows) of tiles, or None for an image coded whole."""
+        if self.tile_size is None:
+            return None
+        rows, cols = tiles.num_tiles(self.header.height, self.header.width, self.tile_size)
+        return cols, rows
 
 
 def _read(source: FileLike) -> bytes:
@@ -59,22 +68,25 @@ def _weights_key(weights_dir: str | Path | None) -> str | None:
     return str(weights_dir) if weights_dir is not None else None
 
 
-def encode(source: image.ImageLike, quality: int = DEFAULT_QUALITY, weights_dir: str | Path | None = None) -> bytes:
-    """Compress an image (path, encoded bytes, PIL image or uint8 array) into ``.aec`` bytes."""
+def encode(source: image.ImageLike, quality: int = DEFAULT_QUALITY, weights_dir: str | Path | None = None,
+           tile_size: int | None = None) -> bytes:
+    """Compress an image (path, encoded bytes, PIL image or uint8 array) into ``.aec`` bytes.
+
+    Images above 4 megapixels are coded in tiles of 1024 pixels (``TLAT``, see FORMAT.md);
+    ``tile_size`` (a multiple of 64) forces tiles of that size on any image."""
     pic = image.read(source)  # before importing torch: bad input fails fast
+    if tile_size is not None:
+        tiles.check_tile_size(tile_size)
 
-    import torch
-
-    from codec.model import pad
+    from codec import tiling
 
     model, digest = _model(_weights_key(weights_dir))
     levels = model.config.num_levels
     if not isinstance(quality, int) or not 1 <= quality <= levels:
         raise AecError(f"quality must be an integer in 1..{levels}, got {quality!r}")
-    x = torch.from_numpy(pic.rgb.copy()).permute(2, 0, 1)[None].float().div_(255)
-    c = model.compress(pad(x)[0], quality)
+    tile_size = tile_size or tiling.default_tile_size(*pic.size)
+    latent = tiling.compress(model, pic.rgb, quality, tile_size)
     header = container.Header(pic.size[0], pic.size[1], pic.mode, quality, model.config.name, digest)
-    latent = container.Latent(c.z_shape, c.indexes_crc, c.z_string, c.y_string)
     alpha = image.pack_alpha(pic.alpha) if pic.alpha is not None else None
     return container.pack(container.AecFile(header, latent, alpha, pic.icc_profile, pic.exif))
 
@@ -85,9 +97,8 @@ def decode(source: FileLike, weights_dir: str | Path | None = None, realism: flo
     ``realism`` picks the decoder: 0 the fidelity (MSE-trained) one, 1 the GAN-trained one,
     anything in between a blend; the default is the GAN decoder when the weights have one.
     The file is the same whichever is chosen."""
-    import torch
-
-    from codec.model import ALIGNMENT, Compressed, unpad
+    from codec import tiling
+    from codec.model import ALIGNMENT
 
     f = container.unpack(_read(source))
     h = f.header
@@ -103,12 +114,10 @@ def decode(source: FileLike, weights_dir: str | Path | None = None, realism: flo
     expected = (-(-h.height // ALIGNMENT), -(-h.width // ALIGNMENT))
     if f.latent.z_shape != expected:
         raise FormatError(f"latent shape {f.latent.z_shape} does not match a {h.width}x{h.height} image")
-    c = Compressed(f.latent.y_string, f.latent.z_string, f.latent.z_shape, f.latent.indexes_crc)
     try:
-        x_hat = unpad(model.decompress(c, h.quality, realism), (h.height, h.width))
+        rgb = tiling.decompress(model, model.decoder(realism), f.latent, h.quality, (h.height, h.width))
     except ValueError as e:
         raise FormatError(f"cannot decode the latents: {e}") from None
-    rgb = x_hat[0].mul(255).round_().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
     alpha = image.unpack_alpha(f.alpha, h.width, h.height) if f.alpha is not None else None
     return image.to_pil(image.Picture(rgb, alpha, h.mode, f.icc_profile, f.exif))
 
@@ -128,4 +137,6 @@ def info(source: FileLike) -> Info:
     data = _read(source)
     f = container.unpack(data)
     lat = f.latent
+    if isinstance(lat, tiles.TiledLatent):
+        return Info(f.header, len(data), f.icc_profile is not None, f.exif is not None, lat.num_bytes, lat.tile_size)
     return Info(f.header, len(data), f.icc_profile is not None, f.exif is not None, len(lat.y_string) + len(lat.z_string))

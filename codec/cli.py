@@ -236,7 +236,8 @@ def info(ctx, inputs, as_json, verbosity) -> None:
         fields = {"file": src, "width": h.width, "height": h.height, "mode": h.mode, "quality": h.quality,
                   "model": h.model_name, "weights": h.weights_hash.hex(), "bytes": meta.file_size,
                   "bpp": round(meta.bpp, 4), "latent_bytes": meta.latent_bytes,
-                  "icc_profile": meta.has_icc_profile, "exif": meta.has_exif}
+                  "icc_profile": meta.has_icc_profile, "exif": meta.has_exif, "tile_size": meta.tile_size,
+                  "tiles": "x".join(map(str, meta.tile_grid)) if meta.tile_grid else None}
         text = json.dumps(fields) if as_json else "\n".join(f"{k:13}{v}" for k, v in fields.items())
         click.echo(text)
         return ""

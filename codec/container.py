@@ -14,8 +14,9 @@ Layout (little-endian; ``docs``: FORMAT.md at the repository root)::
     chunks       tag (4 ASCII) + u32 length + payload, repeated
     crc32        u32 of every byte before it
 
-Chunks: ``LATN`` (the coded latents, exactly one), ``ALPH`` (alpha plane, deflate), ``ICCP``
-(ICC profile), ``EXIF`` (EXIF block). A tag starting with an upper-case letter is critical and an
+Chunks: ``LATN`` (the coded latents) or, for a tiled image, ``TLAT`` (:mod:`codec.tiles`),
+exactly one of the two; ``ALPH`` (alpha plane, deflate), ``ICCP`` (ICC profile), ``EXIF`` (EXIF
+block). A tag starting with an upper-case letter is critical and an
 unknown one is refused; a lower-case one is ancillary and an unknown one is skipped.
 
 Every size is checked against the bytes present and against the limits below before anything
@@ -28,6 +29,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from codec import tiles
 from codec.errors import FormatError, UnsupportedError
 
 MAGIC = b"\x89AEC\r\n\x1a\n"
@@ -71,7 +73,7 @@ class Latent:
 @dataclass(frozen=True)
 class AecFile:
     header: Header
-    latent: Latent
+    latent: Latent | tiles.TiledLatent
     alpha: bytes | None = None  # deflate-compressed alpha plane
     icc_profile: bytes | None = None
     exif: bytes | None = None
@@ -106,8 +108,11 @@ def pack(f: AecFile) -> bytes:
     _validate_header(h)
     name = h.model_name.encode("ascii")
     out = [_HEAD.pack(MAGIC, VERSION, MODE_CODES[h.mode], h.quality, len(name), h.width, h.height, h.weights_hash), name]
-    latent = _LATENT.pack(*lat.z_shape, lat.indexes_crc, len(lat.z_string), len(lat.y_string))
-    out.append(_chunk(b"LATN", latent + lat.z_string + lat.y_string))
+    if isinstance(lat, tiles.TiledLatent):
+        out.append(_chunk(b"TLAT", tiles.pack(lat)))
+    else:
+        latent = _LATENT.pack(*lat.z_shape, lat.indexes_crc, len(lat.z_string), len(lat.y_string))
+        out.append(_chunk(b"LATN", latent + lat.z_string + lat.y_string))
     for tag, payload in ((b"ALPH", f.alpha), (b"ICCP", f.icc_profile), (b"EXIF", f.exif)):
         if payload is not None:
             out.append(_chunk(tag, payload))
@@ -167,15 +172,19 @@ def unpack(data: bytes) -> AecFile:
 
 
 def _from_chunks(header: Header, chunks: dict[bytes, bytes]) -> AecFile:
-    known = {b"LATN", b"ALPH", b"ICCP", b"EXIF"}
+    known = {b"LATN", b"TLAT", b"ALPH", b"ICCP", b"EXIF"}
     for tag in chunks:
         if tag not in known and tag[:1].isupper():
             raise UnsupportedError(f"unknown critical chunk {tag!r}")
-    if b"LATN" not in chunks:
-        raise FormatError("missing LATN chunk")
+    if (b"LATN" in chunks) == (b"TLAT" in chunks):
+        raise FormatError("a file needs exactly one of the LATN and TLAT chunks")
     if (b"ALPH" in chunks) != header.mode.endswith("A"):
         raise FormatError(f"ALPH chunk presence does not match colour mode {header.mode}")
-    return AecFile(header, _parse_latent(chunks[b"LATN"]), chunks.get(b"ALPH"), chunks.get(b"ICCP"), chunks.get(b"EXIF"))
+    if b"TLAT" in chunks:
+        latent = tiles.unpack(chunks[b"TLAT"], header.width, header.height)
+    else:
+        latent = _parse_latent(chunks[b"LATN"])
+    return AecFile(header, latent, chunks.get(b"ALPH"), chunks.get(b"ICCP"), chunks.get(b"EXIF"))
 
 
 def _parse_latent(payload: bytes) -> Latent:

@@ -110,48 +110,67 @@ class AecModel(nn.Module):
             self.g_s_gan = copy.deepcopy(self.g_s)
             self.config = dataclasses.replace(self.config, gan_decoder=True)
 
-    def synthesis(self, y_hat: Tensor, realism: float) -> Tensor:
-        """Decode with the fidelity decoder (realism 0), the GAN decoder (1), or, in between, a
-        decoder whose weights are interpolated between the two. The GAN decoder is fine-tuned from
-        the fidelity one, so the straight path between their weights gives images in between
-        (network interpolation, as in ESRGAN)."""
+    def decoder(self, realism: float) -> nn.Module:
+        """The fidelity decoder (realism 0), the GAN decoder (1), or, in between, a decoder whose
+        weights are interpolated between the two. The GAN decoder is fine-tuned from the fidelity
+        one, so the straight path between their weights gives images in between (network
+        interpolation, as in ESRGAN)."""
         if realism == 0:
-            return self.g_s(y_hat)
+            return self.g_s
         if self.g_s_gan is None:
             raise ValueError("these weights have no GAN decoder")
         if realism == 1:
-            return self.g_s_gan(y_hat)
-        fidelity, gan = self.g_s.state_dict(), self.g_s_gan.state_dict()
-        mixed = {k: torch.lerp(v, gan[k], realism) if v.is_floating_point() else v for k, v in fidelity.items()}
-        return torch.func.functional_call(self.g_s, mixed, (y_hat,))
+            return self.g_s_gan
+        blend = copy.deepcopy(self.g_s)
+        gan = self.g_s_gan.state_dict()
+        blend.load_state_dict({k: torch.lerp(v, gan[k], realism) if v.is_floating_point() else v
+                               for k, v in self.g_s.state_dict().items()})
+        return blend
 
     @torch.inference_mode()
     def compress(self, x: Tensor, level: int) -> Compressed:
         """Code one padded image (batch of 1) into its two strings."""
-        gain, _ = self.gains(level)
-        y_s = self.g_a(x) * gain
-        z = self.h_a(y_s)
-        z_string = self.entropy_bottleneck.compress(z)[0]
-        z_hat = self.entropy_bottleneck.decompress([z_string], z.shape[-2:])
-        scales, means = self.hyper(z_hat)
-        indexes = scale_indexes(self.gaussian_conditional, scales)
-        y_string = self.gaussian_conditional.compress(y_s, indexes, means)[0]
-        return Compressed(y_string, z_string, tuple(z.shape[-2:]), indexes_checksum(indexes))
+        return self.compress_y(self.g_a(x), level)
+
+    @torch.inference_mode()
+    def compress_y(self, y: Tensor, level: int) -> Compressed:
+        """Code the latent ``y`` of one image, however it was computed (:mod:`codec.tiling`)."""
+        y_s = y * self.gains(level)[0]
+        z_string, z_hat = self.code_z(self.h_a(y_s))
+        y_string, indexes_crc = self.code_y(y_s, *self.hyper(z_hat))
+        return Compressed(y_string, z_string, tuple(z_hat.shape[-2:]), indexes_crc)
 
     @torch.inference_mode()
     def decompress_latent(self, c: Compressed, level: int) -> Tensor:
         """Entropy-decode y_hat; raises ValueError when the table indexes do not match the file."""
-        z_hat = self.entropy_bottleneck.decompress([c.z_string], c.z_shape)
-        scales, means = self.hyper(z_hat)
+        z_hat = self.decode_z(c.z_string, c.z_shape)
+        return self.decode_y(c.y_string, c.indexes_crc, *self.hyper(z_hat)) * self.gains(level)[1]
+
+    # The four entropy-coding steps, shared by whole-image and tiled coding (codec.tiling).
+
+    def code_z(self, z: Tensor) -> tuple[bytes, Tensor]:
+        """The string of ``z`` and ``z_hat`` exactly as the decoder will get it."""
+        z_string = self.entropy_bottleneck.compress(z)[0]
+        return z_string, self.decode_z(z_string, tuple(z.shape[-2:]))
+
+    def decode_z(self, z_string: bytes, z_shape: tuple[int, int]) -> Tensor:
+        return self.entropy_bottleneck.decompress([z_string], z_shape)
+
+    def code_y(self, y_s: Tensor, scales: Tensor, means: Tensor) -> tuple[bytes, int]:
+        """The string of the gained latent ``y_s`` and the checksum of the tables it was coded with."""
         indexes = scale_indexes(self.gaussian_conditional, scales)
-        if indexes_checksum(indexes) != c.indexes_crc:
+        return self.gaussian_conditional.compress(y_s, indexes, means)[0], indexes_checksum(indexes)
+
+    def decode_y(self, y_string: bytes, indexes_crc: int, scales: Tensor, means: Tensor) -> Tensor:
+        """``y_s_hat``; raises ValueError when the table indexes do not match the encoder's."""
+        indexes = scale_indexes(self.gaussian_conditional, scales)
+        if indexes_checksum(indexes) != indexes_crc:
             raise ValueError("probability table selection differs from the encoder's")
-        y_s_hat = self.gaussian_conditional.decompress([c.y_string], indexes, means=means)
-        return y_s_hat * self.gains(level)[1]
+        return self.gaussian_conditional.decompress([y_string], indexes, means=means)
 
     @torch.inference_mode()
-    def decompress(self, c: Compressed, level: int, realism: float = 0.0) -> Tensor:
-        return self.synthesis(self.decompress_latent(c, level), realism).clamp_(0, 1)
+    def decompress(self, c: Compressed, level: int) -> Tensor:
+        return self.g_s(self.decompress_latent(c, level)).clamp_(0, 1)
 
     def bitstream_hash(self) -> bytes:
         """8-byte fingerprint of everything that decides what a file's strings decode to before

@@ -121,7 +121,7 @@ def validate(model: AecModel, x: torch.Tensor, realism: float, lpips: STLPIPS) -
     """PSNR and ST-LPIPS of 8-bit decodings of held-out crops, at two quality levels."""
     out: dict[str, float] = {}
     for q in VAL_LEVELS:
-        x_hat = model.synthesis(model.quantize(model.g_a(x), q)[0], realism).clamp(0, 1).mul(255).round().div(255)
+        x_hat = model.decoder(realism)(model.quantize(model.g_a(x), q)[0]).clamp(0, 1).mul(255).round().div(255)
         out[f"q{q}_psnr_db"] = psnr_db(float(torch.mean((x_hat - x) ** 2)))
         out[f"q{q}_st_lpips"] = float(lpips(x_hat, x).mean())
     return out
