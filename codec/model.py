@@ -31,7 +31,16 @@ from compressai.ops import quantize_ste
 from torch import Tensor, nn
 
 from codec.config import ModelConfig
-from codec.entropy import indexes_checksum, scale_indexes, table_bytes
+from codec.entropy import (
+    compress_y,
+    compress_z,
+    decompress_y,
+    decompress_z,
+    indexes_checksum,
+    scale_indexes,
+    table_bytes,
+)
+from codec.errors import FormatError
 from codec.nn.transforms import Analysis, HyperAnalysis, HyperSynthesis, Synthesis
 
 # y is 1/16 of the image and z 1/64: inputs are padded to a multiple of this.
@@ -100,22 +109,23 @@ class AecModel(nn.Module):
         gain, _ = self.gains(level)
         y_s = self.g_a(x) * gain
         z = self.h_a(y_s)
-        z_string = self.entropy_bottleneck.compress(z)[0]
-        z_hat = self.entropy_bottleneck.decompress([z_string], z.shape[-2:])
+        z_string = compress_z(self.entropy_bottleneck, z)
+        z_hat = decompress_z(self.entropy_bottleneck, z_string, tuple(z.shape[-2:]))
         scales, means = self.hyper(z_hat)
         indexes = scale_indexes(self.gaussian_conditional, scales)
-        y_string = self.gaussian_conditional.compress(y_s, indexes, means)[0]
+        y_string = compress_y(self.gaussian_conditional, y_s, indexes, means)
         return Compressed(y_string, z_string, tuple(z.shape[-2:]), indexes_checksum(indexes))
 
     @torch.inference_mode()
     def decompress_latent(self, c: Compressed, level: int) -> Tensor:
-        """Entropy-decode y_hat; raises ValueError when the table indexes do not match the file."""
-        z_hat = self.entropy_bottleneck.decompress([c.z_string], c.z_shape)
+        """Entropy-decode y_hat; raises FormatError on a bad string or when the table indexes do
+        not match the file's."""
+        z_hat = decompress_z(self.entropy_bottleneck, c.z_string, c.z_shape)
         scales, means = self.hyper(z_hat)
         indexes = scale_indexes(self.gaussian_conditional, scales)
         if indexes_checksum(indexes) != c.indexes_crc:
-            raise ValueError("probability table selection differs from the encoder's")
-        y_s_hat = self.gaussian_conditional.decompress([c.y_string], indexes, means=means)
+            raise FormatError("cannot decode the latents: probability table selection differs from the encoder's")
+        y_s_hat = decompress_y(self.gaussian_conditional, c.y_string, indexes, means)
         return y_s_hat * self.gains(level)[1]
 
     @torch.inference_mode()
