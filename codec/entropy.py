@@ -161,3 +161,17 @@ def compress_y(gc: GaussianConditional, y: Tensor, indexes: Tensor, means: Tenso
 
 def decompress_y(gc: GaussianConditional, string: bytes, indexes: Tensor, means: Tensor) -> Tensor:
     return decode_symbols(Tables.of(gc), string, indexes).float() + means
+
+
+# Scales closer than this (relative) to a table boundary could pick another table on a machine
+# whose float64 arithmetic differs in the last bits; see AecModel.hyper_for_coding.
+INDEX_MARGIN = 1e-9
+
+
+def index_margin(gc: GaussianConditional, scales: Tensor) -> Tensor:
+    """Relative distance of every scale from the nearest boundary between two tables."""
+    bounds = gc.scale_table.to(torch.float64)[:-1]
+    s = scales.to(torch.float64)
+    i = torch.bucketize(s, bounds).clamp(1, len(bounds) - 1)
+    below, above = bounds[i - 1], bounds[i]
+    return torch.minimum((s - below).abs() / below, (s - above).abs() / above)
