@@ -118,22 +118,28 @@ def encode_symbols(tables: Tables, values: Tensor, indexes: Tensor) -> bytes:
 
 
 def decode_symbols(tables: Tables, string: bytes, indexes: Tensor) -> Tensor:
-    """Symbols (int64, shaped like ``indexes``) of ``string``; raises FormatError, never reads
-    past the string and never loops longer than the number of symbols."""
+    """Symbols (int64, shaped like ``indexes``) of ``string``, or FormatError. Reads nothing
+    outside its buffer and does work bounded by the number of symbols, whatever the string."""
     if len(string) % 4 or len(string) < 8:
         raise FormatError(f"rANS string of {len(string)} bytes: must be a multiple of 4, at least 8")
     flat = indexes.flatten().tolist()
-    # With the escape disabled, each symbol reads at most one 32-bit word, after the two of the
-    # initial state: zeros up to that many words keep every read inside the buffer.
     padded = string + bytes(max(0, 4 * (len(flat) + 2) - len(string)))
-    no_escape = [cdf + [cdf[-1]] for cdf in tables.cdfs]  # escape slot is no longer the last: no loop
-    values = RansDecoder().decode_with_indexes(padded, flat, no_escape, (tables.lengths + 1).tolist(), tables.offsets.tolist())
-    symbols = torch.tensor(values, dtype=torch.int64).reshape(indexes.shape)
+    symbols = torch.tensor(decode_without_escape(tables, padded, flat), dtype=torch.int64).reshape(indexes.shape)
     escape = tables.offsets[indexes.long()] + tables.lengths[indexes.long()] - 2
     if bool((symbols == escape).any()):
         symbols = torch.tensor(rans.decode(string, flat, tables.cdfs, tables.offsets.tolist()), dtype=torch.int64)
         symbols = symbols.reshape(indexes.shape)
     return symbols
+
+
+def decode_without_escape(tables: Tables, string: bytes, indexes: list[int]) -> list[int]:
+    """CompressAI's C++ decoder, told that every table has one more slot than it has: the escape
+    slot is then an ordinary symbol (decoded as ``offset + length - 2``) and the escape loop never
+    runs. Each symbol then reads at most one 32-bit word after the two of the initial state, so
+    it never reads past ``4 * (len(indexes) + 2)`` bytes. Relies on compressai.ans being built
+    without assertions (it is: NDEBUG), which would reject the longer table."""
+    no_escape = [cdf + [cdf[-1]] for cdf in tables.cdfs]  # the extra slot is never reached
+    return RansDecoder().decode_with_indexes(string, indexes, no_escape, (tables.lengths + 1).tolist(), tables.offsets.tolist())
 
 
 def z_indexes(eb: EntropyBottleneck, shape: tuple[int, int]) -> Tensor:

@@ -10,12 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from conftest import KODAK
 
 import codec
 from codec import api, container, entropy
 from codec.model import AecModel, Compressed
-from conftest import KODAK
 
 WORKER = Path(__file__).with_name("worker.py")
 
@@ -113,7 +112,7 @@ def test_threads_and_processes_agree(tmp_path, coded, kodak_or_none):
         out = tmp_path / run
         out.mkdir()
         r = subprocess.run([sys.executable, str(WORKER), "latents", str(out), str(threads), *map(str, files)],
-                           capture_output=True, timeout=600)
+                           capture_output=True, timeout=600, check=False)
         assert r.returncode == 0, r.stderr.decode()[-2000:]
         runs[run] = out
     for f in files:
