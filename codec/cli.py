@@ -127,7 +127,7 @@ def _run_batch(ctx: click.Context, pairs: list[tuple[str, str]], job: Callable[[
     from tqdm import tqdm
 
     failures = 0
-    show_bar = len(pairs) > 1 and ctx.obj["verbosity"] >= 0
+    show_bar = len(pairs) > 1 and ctx.obj["verbosity"] >= 0 and sys.stderr.isatty()  # no bar in logs
     for src, dst in tqdm(pairs, disable=not show_bar, unit="image", file=sys.stderr, leave=False):
         try:
             _say(ctx, job(src, dst))

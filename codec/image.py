@@ -7,6 +7,7 @@ converted silently into a different picture.
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -172,4 +173,9 @@ def save(im: Image.Image, fp, fmt: str) -> None:
     params = {k: im.info[k] for k in ("icc_profile", "exif") if im.info.get(k)}
     if fmt == "JPEG" and im.mode in ("LA", "RGBA"):
         raise UnsupportedError("JPEG cannot hold an alpha channel; write PNG or WebP instead")
-    im.save(fp, format=fmt, **params)
+    try:
+        im.save(fp, format=fmt, **params)
+    except (ValueError, SyntaxError, struct.error, IndexError, KeyError) as e:
+        # Pillow parses the stored EXIF block for some formats (TIFF) and limits it for others
+        # (JPEG: 64 KB); a block it cannot take is reported, not a crash.
+        raise ImageError(f"cannot write {fmt} with this image's metadata ({type(e).__name__}: {e})") from None
