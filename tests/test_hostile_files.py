@@ -187,7 +187,7 @@ def other_weights(tmp_path_factory, astronaut) -> bytes:
 
 
 def test_each_class_of_bad_file(samples, other_weights):
-    for name, (data, error, match) in named_cases(samples, other_weights).items():
+    for data, error, match in named_cases(samples, other_weights).values():
         with pytest.raises(error, match=match):
             codec.decode(data)
 
