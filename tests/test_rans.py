@@ -191,3 +191,8 @@ def test_crafted_strings_in_a_child_process(tmp_path, small_file):
 @pytest.mark.slow
 def test_every_truncation_of_the_y_string_in_a_child_process(tmp_path, small_file):
     run_crafted(tmp_path, small_file, every=1)
+
+
+def test_the_reader_needs_only_the_standard_library():
+    code = "import sys, codec.rans; assert not {'torch', 'numpy', 'compressai'} & set(sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
