@@ -91,7 +91,7 @@ class AecModel(nn.Module):
         """:meth:`hyper` in float64 (scales kept in float64, means rounded to float32). The scales
         pick each element's probability table, which encoder and decoder must agree on exactly.
         In float32 two convolution algorithms differ by up to 2e-5 and pick other tables for
-        dozens of Kodak elements; in float64 they differ by about 1e-13, far inside the margin
+        dozens of Kodak elements; in float64 they differ by about 2e-14, far inside the margin
         (:data:`codec.entropy.INDEX_MARGIN`) that every Kodak element keeps from a boundary."""
         weights = {k: v.double() for k, v in self.h_s.state_dict().items()}
         scales, means = torch.func.functional_call(self.h_s, weights, (z_hat.double(),)).chunk(2, dim=1)

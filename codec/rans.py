@@ -5,8 +5,8 @@ end of a short string, and a garbage string can send its escape ("bypass") loop 
 as the bytes it reads say so. :mod:`codec.entropy` calls it only in a form that cannot do either
 (no escapes, a padded string) and hands every string that does hold an escape to
 :func:`decode`, which follows the same arithmetic word for word but checks every read and
-bounds every loop, so any string gives either the symbols the C++ decoder would give or a
-:class:`FormatError`.
+bounds every loop, so any string gives either the symbols CompressAI's decoder gives for an
+honest string, or a :class:`FormatError`.
 
 The coder (rans64 by F. Giesen, as extended by CompressAI): a 64-bit state ``x`` kept in
 ``[2^31, 2^63)`` and refilled with one little-endian 32-bit word whenever it drops below
