@@ -80,9 +80,10 @@ def test_a_pickle_in_a_weights_folder_is_refused_and_never_loaded(copy_of_shippe
             (copy_of_shipped / weights.WEIGHTS_FILE).unlink()
     with pytest.raises(WeightsError, match="pickle|cannot load"):
         weights.load(copy_of_shipped)
-    r = cli("encode", photo_png, "-o", tmp_path / "x.aec", "--weights", copy_of_shipped)
-    err = r.stderr.decode()
-    assert r.returncode == 1 and err.startswith("aecodec: error:") and err.count("\n") == 1, err
+    if layout == "pickle-named-safetensors":  # the one the safetensors reader itself must refuse
+        r = cli("encode", photo_png, "-o", tmp_path / "x.aec", "--weights", copy_of_shipped)
+        err = r.stderr.decode()
+        assert r.returncode == 1 and err.startswith("aecodec: error:") and err.count("\n") == 1, err
     assert not marker.exists()
 
 
