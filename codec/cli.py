@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -31,6 +32,18 @@ class Failure(Exception):
     """A failure already phrased for the user."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised like Ctrl-C so that temporary outputs are removed on the way out."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
 def _say(ctx: click.Context, msg: str, level: int = 0) -> None:
     if ctx.obj["verbosity"] >= level:
         click.echo(msg, err=True)
@@ -48,6 +61,8 @@ def main() -> None:
     """aecodec: a learned image codec. Encode images to .aec files and decode them back."""
     # Library deprecation notices (torch.jit in compressai) are not the user's business.
     warnings.simplefilter("ignore", FutureWarning)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _terminate)
 
 
 @contextlib.contextmanager
@@ -57,8 +72,8 @@ def atomic_output(path: Path, force: bool) -> Iterator[Path]:
         raise Failure(f"{path} exists (use --force to overwrite)")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
     try:
+        os.close(fd)
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
@@ -127,7 +142,7 @@ def _run_batch(ctx: click.Context, pairs: list[tuple[str, str]], job: Callable[[
     from tqdm import tqdm
 
     failures = 0
-    show_bar = len(pairs) > 1 and ctx.obj["verbosity"] >= 0
+    show_bar = len(pairs) > 1 and ctx.obj["verbosity"] >= 0 and sys.stderr.isatty()  # no bar in logs
     for src, dst in tqdm(pairs, disable=not show_bar, unit="image", file=sys.stderr, leave=False):
         try:
             _say(ctx, job(src, dst))
@@ -151,9 +166,9 @@ def _guard(f: Callable) -> Callable:
         except (AecError, Failure) as e:
             click.echo(f"aecodec: error: {e}", err=True)
             ctx.exit(1)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             click.echo("aecodec: interrupted", err=True)
-            ctx.exit(130)
+            ctx.exit(128 + getattr(e, "signum", signal.SIGINT))
         except (click.exceptions.Exit, click.ClickException):
             raise
         except Exception as e:  # a bug of ours: still one line, the traceback only with -v

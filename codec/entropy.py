@@ -4,17 +4,30 @@ Tables are built once, by :func:`freeze_tables` at export time, and then travel 
 file. Decoding never rebuilds them: a table rebuilt on another machine (another libm, another
 torch) could differ by one count and turn every later symbol into garbage. :func:`table_bytes`
 feeds the model's bitstream hash, which is written into every file and checked before decoding.
+
+Strings are written and read here, not by CompressAI's ``compress`` / ``decompress``, because its
+C++ decoder trusts its input (see :mod:`codec.rans`). The encoder clamps every symbol into its
+table, so it never writes the escape code; the decoder then calls the C++ decoder with tables
+whose escape slot does not trigger the escape loop, on a string padded so that no read can leave
+it, and hands the rare string that does hold an escape (an older file, or a crafted one) to the
+bounds-checked :func:`codec.rans.decode`.
 """
 
 from __future__ import annotations
 
 import math
 import zlib
-from typing import Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import torch
+from compressai.ans import RansDecoder, RansEncoder
 from compressai.entropy_models import EntropyBottleneck, GaussianConditional
+from compressai.entropy_models.entropy_models import EntropyModel
 from torch import Tensor, nn
+
+from codec import rans
+from codec.errors import FormatError
 
 # 64 log-spaced scales from 0.11 to 256, as in CompressAI's hyperprior models.
 SCALE_TABLE: tuple[float, ...] = tuple(
@@ -76,3 +89,95 @@ def indexes_checksum(indexes: Tensor) -> int:
     """CRC32 of the table indexes: the decoder recomputes them and compares, so a prediction
     that rounds differently on another machine is reported instead of decoding to garbage."""
     return zlib.crc32(indexes.to(torch.uint8).contiguous().numpy().tobytes())
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The frozen CDFs of one entropy model as the coders take them."""
+
+    cdfs: list[list[int]]  # table i trimmed to its length: 0 ... 65536, the last slot the escape
+    offsets: Tensor  # int64, value of each table's first symbol
+    lengths: Tensor  # int64, CDF length of each table (number of symbols + 2)
+
+    @classmethod
+    def of(cls, em: EntropyModel) -> Tables:
+        lengths = em._cdf_length.to(torch.int64)
+        rows = em._quantized_cdf.tolist()
+        return cls([row[:n] for row, n in zip(rows, lengths.tolist())], em._offset.to(torch.int64), lengths)
+
+
+def encode_symbols(tables: Tables, values: Tensor, indexes: Tensor) -> bytes:
+    """rANS-code ``round(values)`` with table ``indexes`` per element, each clamped into its table
+    (the encoder never writes an escape; values outside a table cost distortion, not an escape)."""
+    low = tables.offsets[indexes.long()]
+    high = low + tables.lengths[indexes.long()] - 3  # last regular symbol; length-2 is the escape
+    symbols = torch.minimum(torch.maximum(torch.round(values).double(), low.double()), high.double()).long()
+    return RansEncoder().encode_with_indexes(
+        symbols.flatten().tolist(), indexes.flatten().tolist(), tables.cdfs, tables.lengths.tolist(), tables.offsets.tolist()
+    )
+
+
+def decode_symbols(tables: Tables, string: bytes, indexes: Tensor) -> Tensor:
+    """Symbols (int64, shaped like ``indexes``) of ``string``, or FormatError. Reads nothing
+    outside its buffer and does work bounded by the number of symbols, whatever the string."""
+    if len(string) % 4 or len(string) < 8:
+        raise FormatError(f"rANS string of {len(string)} bytes: must be a multiple of 4, at least 8")
+    flat = indexes.flatten().tolist()
+    padded = string + bytes(max(0, 4 * (len(flat) + 2) - len(string)))
+    symbols = torch.tensor(decode_without_escape(tables, padded, flat), dtype=torch.int64).reshape(indexes.shape)
+    escape = tables.offsets[indexes.long()] + tables.lengths[indexes.long()] - 2
+    if bool((symbols == escape).any()):
+        symbols = torch.tensor(rans.decode(string, flat, tables.cdfs, tables.offsets.tolist()), dtype=torch.int64)
+        symbols = symbols.reshape(indexes.shape)
+    return symbols
+
+
+def decode_without_escape(tables: Tables, string: bytes, indexes: list[int]) -> list[int]:
+    """CompressAI's C++ decoder, told that every table has one more slot than it has: the escape
+    slot is then an ordinary symbol (decoded as ``offset + length - 2``) and the escape loop never
+    runs. Each symbol then reads at most one 32-bit word after the two of the initial state, so
+    it never reads past ``4 * (len(indexes) + 2)`` bytes. Relies on compressai.ans being built
+    without assertions (it is: NDEBUG), which would reject the longer table."""
+    no_escape = [cdf + [cdf[-1]] for cdf in tables.cdfs]  # the extra slot is never reached
+    return RansDecoder().decode_with_indexes(string, indexes, no_escape, (tables.lengths + 1).tolist(), tables.offsets.tolist())
+
+
+def z_indexes(eb: EntropyBottleneck, shape: tuple[int, int]) -> Tensor:
+    """Table of every element of z: one table per channel."""
+    c = eb._quantized_cdf.shape[0]
+    return torch.arange(c, dtype=torch.int32)[None, :, None, None].expand(1, c, *shape)
+
+
+def z_medians(eb: EntropyBottleneck) -> Tensor:
+    return eb._get_medians().detach().reshape(1, -1, 1, 1)
+
+
+def compress_z(eb: EntropyBottleneck, z: Tensor) -> bytes:
+    return encode_symbols(Tables.of(eb), z - z_medians(eb), z_indexes(eb, tuple(z.shape[-2:])))
+
+
+def decompress_z(eb: EntropyBottleneck, string: bytes, shape: tuple[int, int]) -> Tensor:
+    symbols = decode_symbols(Tables.of(eb), string, z_indexes(eb, shape))
+    return symbols.float() + z_medians(eb)
+
+
+def compress_y(gc: GaussianConditional, y: Tensor, indexes: Tensor, means: Tensor) -> bytes:
+    return encode_symbols(Tables.of(gc), y - means, indexes)
+
+
+def decompress_y(gc: GaussianConditional, string: bytes, indexes: Tensor, means: Tensor) -> Tensor:
+    return decode_symbols(Tables.of(gc), string, indexes).float() + means
+
+
+# Scales closer than this (relative) to a table boundary could pick another table on a machine
+# whose float64 arithmetic differs in the last bits; see AecModel.hyper_for_coding.
+INDEX_MARGIN = 1e-9
+
+
+def index_margin(gc: GaussianConditional, scales: Tensor) -> Tensor:
+    """Relative distance of every scale from the nearest boundary between two tables."""
+    bounds = gc.scale_table.to(torch.float64)[:-1]
+    s = scales.to(torch.float64)
+    i = torch.bucketize(s, bounds).clamp(1, len(bounds) - 1)
+    below, above = bounds[i - 1], bounds[i]
+    return torch.minimum((s - below).abs() / below, (s - above).abs() / above)

@@ -7,6 +7,7 @@ converted silently into a different picture.
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -53,27 +54,28 @@ def read(source: ImageLike) -> Picture:
     if isinstance(source, Image.Image):
         return _from_pil(source)
     data = source if isinstance(source, bytes) else _read_bytes(Path(source))
-    name = "image" if isinstance(source, bytes) else str(source)
+    prefix = "" if isinstance(source, bytes) else f"{source}: "  # the CLI names its inputs itself
     if not data:
-        raise ImageError(f"{name}: empty file")
-    _refuse_16bit_png(data, name)
+        raise ImageError(f"{prefix}empty file")
+    _refuse_16bit_png(data, prefix)
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's warnings on odd files would break the one-line report
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data))
             check_size(*im.size)
             if getattr(im, "n_frames", 1) > 1:
-                raise UnsupportedError(f"{name}: animated images ({im.n_frames} frames) are not supported")
+                raise UnsupportedError(f"animated images ({im.n_frames} frames) are not supported")
             im.load()
-    except (FormatError, UnsupportedError) as e:
-        raise type(e)(f"{name}: {e}") from None
+            return _from_pil(im)
+    except (FormatError, UnsupportedError, ImageError) as e:
+        raise type(e)(f"{prefix}{e}") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{name}: image is too large (limit {MAX_PIXELS} pixels)") from None
+        raise ImageError(f"{prefix}image is too large (limit {MAX_PIXELS} pixels)") from None
     except Image.UnidentifiedImageError:
-        raise ImageError(f"{name}: not an image format Pillow can read") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{name}: corrupt or truncated image ({e})") from None
-    return _from_pil(im)
+        raise ImageError(f"{prefix}not an image format Pillow can read") from None
+    except (OSError, SyntaxError, ValueError, TypeError, struct.error) as e:  # Pillow's ways to say "corrupt"
+        raise ImageError(f"{prefix}corrupt or truncated image ({e})") from None
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -85,10 +87,10 @@ def _read_bytes(path: Path) -> bytes:
         raise ImageError(f"{path}: {e.strerror or e}") from None
 
 
-def _refuse_16bit_png(data: bytes, name: str) -> None:
+def _refuse_16bit_png(data: bytes, prefix: str) -> None:
     # Pillow reads 16-bit RGB(A) PNGs as 8-bit "RGB" without saying so; the IHDR bit depth tells.
     if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 24 and data[24] == 16:
-        raise UnsupportedError(f"{name}: 16-bit PNG is not supported: aecodec codes 8 bits per channel")
+        raise UnsupportedError(f"{prefix}16-bit PNG is not supported: aecodec codes 8 bits per channel")
 
 
 def _from_pil(im: Image.Image) -> Picture:
@@ -98,8 +100,12 @@ def _from_pil(im: Image.Image) -> Picture:
     if im.mode not in _MODE_MAP:
         raise UnsupportedError(f"image mode {im.mode} (16-bit, 32-bit or float) is not supported: aecodec codes 8-bit images")
     icc = im.info.get("icc_profile") or None
-    im = ImageOps.exif_transpose(im)
-    exif = _exif_without_orientation(im)
+    try:
+        im = ImageOps.exif_transpose(im)
+        exif = _exif_without_orientation(im)
+    except (SyntaxError, ValueError, TypeError, KeyError, IndexError, struct.error, OSError) as e:
+        # Its orientation cannot be known, so neither can the picture: refuse, do not guess.
+        raise ImageError(f"the EXIF block cannot be read ({e}); remove it and try again") from None
     mode = _MODE_MAP[im.mode] or ("RGBA" if "transparency" in im.info else "RGB")
     converted = im.convert(mode)
     arr = np.asarray(converted)
@@ -172,4 +178,9 @@ def save(im: Image.Image, fp, fmt: str) -> None:
     params = {k: im.info[k] for k in ("icc_profile", "exif") if im.info.get(k)}
     if fmt == "JPEG" and im.mode in ("LA", "RGBA"):
         raise UnsupportedError("JPEG cannot hold an alpha channel; write PNG or WebP instead")
-    im.save(fp, format=fmt, **params)
+    try:
+        im.save(fp, format=fmt, **params)
+    except (ValueError, SyntaxError, struct.error, IndexError, KeyError) as e:
+        # Pillow parses the stored EXIF block for some formats (TIFF) and limits it for others
+        # (JPEG: 64 KB); a block it cannot take is reported, not a crash.
+        raise ImageError(f"cannot write {fmt} with this image's metadata ({type(e).__name__}: {e})") from None

@@ -34,7 +34,16 @@ from compressai.ops import quantize_ste
 from torch import Tensor, nn
 
 from codec.config import ModelConfig
-from codec.entropy import indexes_checksum, scale_indexes, table_bytes
+from codec.entropy import (
+    compress_y,
+    compress_z,
+    decompress_y,
+    decompress_z,
+    indexes_checksum,
+    scale_indexes,
+    table_bytes,
+)
+from codec.errors import FormatError
 from codec.nn.transforms import Analysis, HyperAnalysis, HyperSynthesis, Synthesis
 
 # y is 1/16 of the image and z 1/64: inputs are padded to a multiple of this.
@@ -81,6 +90,16 @@ class AecModel(nn.Module):
     def hyper(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
         scales, means = self.h_s(z_hat).chunk(2, dim=1)
         return scales, means
+
+    def hyper_for_coding(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`hyper` in float64 (scales kept in float64, means rounded to float32). The scales
+        pick each element's probability table, which encoder and decoder must agree on exactly.
+        In float32 two convolution algorithms differ by up to 2e-5 and pick other tables for
+        dozens of Kodak elements; in float64 they differ by about 2e-14, far inside the margin
+        (:data:`codec.entropy.INDEX_MARGIN`) that every Kodak element keeps from a boundary."""
+        weights = {k: v.double() for k, v in self.h_s.state_dict().items()}
+        scales, means = torch.func.functional_call(self.h_s, weights, (z_hat.double(),)).chunk(2, dim=1)
+        return scales, means.float()
 
     def forward(self, x: Tensor, level: int) -> ForwardOutput:
         return self.forward_from_y(self.g_a(x), level)
@@ -137,36 +156,38 @@ class AecModel(nn.Module):
         """Code the latent ``y`` of one image, however it was computed (:mod:`codec.tiling`)."""
         y_s = y * self.gains(level)[0]
         z_string, z_hat = self.code_z(self.h_a(y_s))
-        y_string, indexes_crc = self.code_y(y_s, *self.hyper(z_hat))
+        y_string, indexes_crc = self.code_y(y_s, *self.hyper_for_coding(z_hat))
         return Compressed(y_string, z_string, tuple(z_hat.shape[-2:]), indexes_crc)
 
     @torch.inference_mode()
     def decompress_latent(self, c: Compressed, level: int) -> Tensor:
-        """Entropy-decode y_hat; raises ValueError when the table indexes do not match the file."""
+        """Entropy-decode y_hat; raises FormatError on a bad string or when the table indexes do
+        not match the file's."""
         z_hat = self.decode_z(c.z_string, c.z_shape)
-        return self.decode_y(c.y_string, c.indexes_crc, *self.hyper(z_hat)) * self.gains(level)[1]
+        return self.decode_y(c.y_string, c.indexes_crc, *self.hyper_for_coding(z_hat)) * self.gains(level)[1]
 
     # The four entropy-coding steps, shared by whole-image and tiled coding (codec.tiling).
 
     def code_z(self, z: Tensor) -> tuple[bytes, Tensor]:
         """The string of ``z`` and ``z_hat`` exactly as the decoder will get it."""
-        z_string = self.entropy_bottleneck.compress(z)[0]
+        z_string = compress_z(self.entropy_bottleneck, z)
         return z_string, self.decode_z(z_string, tuple(z.shape[-2:]))
 
     def decode_z(self, z_string: bytes, z_shape: tuple[int, int]) -> Tensor:
-        return self.entropy_bottleneck.decompress([z_string], z_shape)
+        return decompress_z(self.entropy_bottleneck, z_string, z_shape)
 
     def code_y(self, y_s: Tensor, scales: Tensor, means: Tensor) -> tuple[bytes, int]:
         """The string of the gained latent ``y_s`` and the checksum of the tables it was coded with."""
         indexes = scale_indexes(self.gaussian_conditional, scales)
-        return self.gaussian_conditional.compress(y_s, indexes, means)[0], indexes_checksum(indexes)
+        return compress_y(self.gaussian_conditional, y_s, indexes, means), indexes_checksum(indexes)
 
     def decode_y(self, y_string: bytes, indexes_crc: int, scales: Tensor, means: Tensor) -> Tensor:
-        """``y_s_hat``; raises ValueError when the table indexes do not match the encoder's."""
+        """``y_s_hat``; raises FormatError on a bad string or when the table indexes do not match
+        the encoder's."""
         indexes = scale_indexes(self.gaussian_conditional, scales)
         if indexes_checksum(indexes) != indexes_crc:
-            raise ValueError("probability table selection differs from the encoder's")
-        return self.gaussian_conditional.decompress([y_string], indexes, means=means)
+            raise FormatError("cannot decode the latents: probability table selection differs from the encoder's")
+        return decompress_y(self.gaussian_conditional, y_string, indexes, means)
 
     @torch.inference_mode()
     def decompress(self, c: Compressed, level: int) -> Tensor:

@@ -137,7 +137,7 @@ def _entropy_parameters(model: AecModel, z_hat: Tensor, rect: Rect) -> tuple[Ten
     """(scales, means) of the y elements in ``rect``, from h_s on z_hat around it."""
     ratio = Z_STRIDE // Y_STRIDE
     outer = rect.shrunk(ratio).grown(Z_MARGIN, *z_hat.shape[-2:])
-    params = model.hyper(z_hat[(...,) + outer.slices])
+    params = model.hyper_for_coding(z_hat[(...,) + outer.slices])
     top, left = rect.top - ratio * outer.top, rect.left - ratio * outer.left
     inner = (..., slice(top, top + rect.bottom - rect.top), slice(left, left + rect.right - rect.left))
     return params[0][inner], params[1][inner]
@@ -162,7 +162,7 @@ def compress_tiles(model: AecModel, y: Tensor, level: int, tile_size: int) -> ti
 
 @torch.inference_mode()
 def decompress_tiles(model: AecModel, t: tiles.TiledLatent, level: int) -> Tensor:
-    """y_hat of a tiled image; raises ValueError when a tile's table indexes do not match."""
+    """y_hat of a tiled image; raises FormatError when a tile's table indexes do not match."""
     z_hat = model.decode_z(t.z_string, t.z_shape)
     ratio = Z_STRIDE // Y_STRIDE
     y_shape = (ratio * t.z_shape[0], ratio * t.z_shape[1])

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from codec.config import ModelConfig
@@ -20,6 +21,7 @@ from codec.model import AecModel
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin")
 
 
 def default_weights_dir() -> Path:
@@ -50,15 +52,25 @@ def read_config(weights_dir: Path) -> dict[str, Any]:
         raise WeightsError(f"cannot read weights config {path}: {e}") from None
 
 
+def _refuse_pickles(weights_dir: Path) -> None:
+    """Loading a pickle can run any code. aecodec never loads one, and refuses a folder holding
+    one rather than let its owner believe a ``model.pt`` beside the safetensors is in use."""
+    found = sorted(p.name for p in weights_dir.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
+    if found:
+        raise WeightsError(f"{weights_dir} holds {', '.join(found)}: aecodec loads weights only from {WEIGHTS_FILE} "
+                           "and never from pickles, which can run code; remove them")
+
+
 def load(weights_dir: Path) -> AecModel:
     """Rebuild the model from a weights folder, with its frozen tables, ready to code."""
     config = read_config(weights_dir)
+    _refuse_pickles(Path(weights_dir))
     try:
         model = AecModel(ModelConfig.from_json(config["model"]))
-        state = load_file(str(Path(weights_dir) / WEIGHTS_FILE))
+        state = load_file(str(Path(weights_dir) / WEIGHTS_FILE))  # safetensors: data only, never code
         resize_table_buffers(model, state)
         model.load_state_dict(state)
-    except (OSError, KeyError, TypeError, ValueError, RuntimeError) as e:
+    except (OSError, KeyError, TypeError, ValueError, RuntimeError, SafetensorError) as e:
         raise WeightsError(f"cannot load weights from {weights_dir}: {e}") from None
     if not tables_frozen(model):
         raise WeightsError(f"weights in {weights_dir} have no frozen entropy tables")

@@ -54,3 +54,53 @@ def test_broken_config_is_refused(copy_of_shipped):
 def test_weights_are_never_pickles():
     for f in weights.default_weights_dir().iterdir():
         assert f.suffix in {".safetensors", ".json", ".jsonl", ".md", ".png"}, f
+
+
+class RunsCodeWhenUnpickled:
+    """A pickle payload whose loading creates a file: proof that something unpickled it."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return open, (str(self.marker), "w")
+
+
+@pytest.mark.parametrize("layout", ["pickle-named-safetensors", "pickle-only", "pickle-beside-safetensors"])
+def test_a_pickle_in_a_weights_folder_is_refused_and_never_loaded(copy_of_shipped, tmp_path, layout, cli, photo_png):
+    import pickle
+
+    marker = tmp_path / "unpickled"
+    payload = pickle.dumps({"g_a.0.conv.weight": RunsCodeWhenUnpickled(marker)})
+    if layout == "pickle-named-safetensors":
+        (copy_of_shipped / weights.WEIGHTS_FILE).write_bytes(payload)
+    else:
+        (copy_of_shipped / "model.pt").write_bytes(payload)
+        if layout == "pickle-only":
+            (copy_of_shipped / weights.WEIGHTS_FILE).unlink()
+    with pytest.raises(WeightsError, match="pickle|cannot load"):
+        weights.load(copy_of_shipped)
+    if layout == "pickle-named-safetensors":  # the one the safetensors reader itself must refuse
+        r = cli("encode", photo_png, "-o", tmp_path / "x.aec", "--weights", copy_of_shipped)
+        err = r.stderr.decode()
+        assert r.returncode == 1 and err.startswith("aecodec: error:") and err.count("\n") == 1, err
+    assert not marker.exists()
+
+
+def test_coding_never_unpickles_or_spawns(photo_png):
+    """An audit hook sees every unpickled class and every process started, while a fresh
+    interpreter loads the shipped weights, encodes and decodes: there are none."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from codec import api\n"
+            "import torch, compressai\n"
+            "seen = []\n"
+            "watched = ('pickle.find_class', 'os.system', 'os.exec', 'os.posix_spawn', 'os.fork', 'subprocess.Popen')\n"
+            "sys.addaudithook(lambda event, args: seen.append(event) if event in watched else None)\n"
+            "api.decode(api.encode(sys.argv[1]))\n"
+            "print(sorted(set(seen)))\n")
+    r = subprocess.run([sys.executable, "-c", code, str(photo_png)], capture_output=True, check=False, timeout=600)
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    assert r.stdout.decode().strip() == "[]"

@@ -1,0 +1,120 @@
+"""Make the golden files: small real photos coded with the shipped weights, and their decodes.
+
+    python tests/golden/make_golden.py [--weights DIR]
+
+This script is the only way golden files are made. It writes, into this folder, one ``.aec``
+file per case, the PNG each decodes to, and ``manifest.json``, which records the weights they
+were made with and, per file, the SHA-256 of its bytes, of its entropy-decoded symbols and of
+its decoded pixels. ``tests/test_golden.py`` then checks on every machine that each file still
+decodes to exactly those symbols (they are integers: any difference is a bitstream break) and
+to pixels within one level of the PNG (the synthesis transform runs in float32, whose last bits
+may differ between machines; a fraction limit keeps a systematic shift from hiding there).
+
+Run it when the shipped weights change (the bitstream hash changes, and old files need the old
+weights) and commit the result. A change of the format itself bumps the version in FORMAT.md
+and keeps a reader for the old version, and its golden files stay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+MANIFEST = HERE / "manifest.json"
+TOLERANCE = {"max_abs_diff": 1, "max_fraction_differing": 0.01}
+
+
+def cases() -> dict[str, tuple[Image.Image, int]]:
+    """name -> (input image, quality): crops of scikit-image's photos, each a few KB coded."""
+    from PIL import ImageCms
+    from skimage import data
+
+    astronaut, camera, coffee, cat = data.astronaut(), data.camera(), data.coffee(), data.chelsea()
+    yy, xx = np.mgrid[:64, :80]
+    alpha = np.clip(255 - 4 * np.hypot(yy - 32, xx - 40), 0, 255).astype(np.uint8)
+    meta = Image.fromarray(cat[60:124, 120:216])
+    exif = Image.Exif()
+    exif[0x010F] = "aecodec golden"
+    meta.info["exif"] = exif.tobytes()
+    meta.info["icc_profile"] = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    return {
+        "astronaut-rgb-q4": (Image.fromarray(astronaut[60:124, 180:276]), 4),
+        "camera-gray-q2": (Image.fromarray(camera[120:184, 200:264]), 2),
+        "coffee-odd-size-q8": (Image.fromarray(coffee[100:137, 200:251]), 8),
+        "astronaut-rgba-q6": (Image.fromarray(np.dstack([astronaut[300:364, 40:120], alpha])), 6),
+        "chelsea-exif-icc-q1": (meta, 1),
+    }
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def pixels_digest(im: Image.Image) -> str:
+    """SHA-256 of the decoded picture: mode, size and the uint8 pixels."""
+    return sha256(f"{im.mode} {im.width}x{im.height}\n".encode() + np.asarray(im).tobytes())
+
+
+def symbols_digest(data: bytes, weights_dir: str | None = None) -> str:
+    """SHA-256 of the entropy-decoded z and y symbols (int64, C order) of an ``.aec`` file."""
+    import torch
+
+    from codec import api, container, entropy
+
+    model, _ = api._model(weights_dir)
+    lat = container.unpack(data).latent
+    eb, gc = model.entropy_bottleneck, model.gaussian_conditional
+    with torch.inference_mode():
+        z = entropy.decode_symbols(entropy.Tables.of(eb), lat.z_string, entropy.z_indexes(eb, lat.z_shape))
+        z_hat = z.float() + entropy.z_medians(eb)
+        indexes = entropy.scale_indexes(gc, model.hyper_for_coding(z_hat)[0])
+        y = entropy.decode_symbols(entropy.Tables.of(gc), lat.y_string, indexes)
+    return sha256(z.numpy().tobytes() + y.numpy().tobytes())
+
+
+@click.command()
+@click.option("--weights", type=click.Path(exists=True, file_okay=False), help="Weights folder (default: shipped).")
+def main(weights: str | None) -> None:
+    import codec
+    from codec import api, container
+
+    _, digest = api._model(weights)
+    for old in [*HERE.glob("*.aec"), *HERE.glob("*.png"), MANIFEST]:
+        old.unlink(missing_ok=True)
+    files = {}
+    for name, (im, quality) in cases().items():
+        data = codec.encode(im, quality=quality, weights_dir=weights)
+        decoded = codec.decode(data, weights_dir=weights)
+        (HERE / f"{name}.aec").write_bytes(data)
+        decoded.save(HERE / f"{name}.png")  # lossless; its metadata is not part of the check
+        header = container.unpack(data).header
+        files[f"{name}.aec"] = {"sha256": sha256(data), "bytes": len(data), "quality": quality, "mode": header.mode,
+                                "size": [header.width, header.height], "decoded_png": f"{name}.png",
+                                "symbols_sha256": symbols_digest(data, weights), "pixels_sha256": pixels_digest(decoded)}
+        click.echo(f"{name}.aec: {len(data)} bytes, {header.width}x{header.height} {header.mode}", err=True)
+    manifest = {"format_version": container.VERSION, "model": header.model_name, "weights": digest.hex(),
+                "tolerance": TOLERANCE, "made_with": _versions(), "files": files}
+    MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
+    click.echo(f"wrote {len(files)} golden files and {MANIFEST.name} for weights {digest.hex()}", err=True)
+
+
+def _versions() -> dict[str, str]:
+    import compressai
+    import PIL
+    import torch
+
+    import codec
+
+    return {"aecodec": codec.__version__, "torch": torch.__version__, "compressai": compressai.__version__,
+            "numpy": np.__version__, "pillow": PIL.__version__, "python": sys.version.split()[0]}
+
+
+if __name__ == "__main__":
+    main()
