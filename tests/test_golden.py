@@ -44,7 +44,7 @@ def test_golden_files_decode_as_recorded(manifest):
         data = (HERE / name).read_bytes()
         assert hashlib.sha256(data).hexdigest() == rec["sha256"], f"{name} was changed after it was made"
         assert symbols_digest(data) == rec["symbols_sha256"], f"{name}: entropy-decoded symbols differ: a bitstream break"
-        decoded = codec.decode(data)
+        decoded = codec.decode(data, realism=0)  # the fidelity decoder: the GAN one may be retrained
         assert (decoded.mode, list(decoded.size)) == (rec["mode"], rec["size"]), name
         if pixels_digest(decoded) == rec["pixels_sha256"]:
             continue  # bit-exact, as on the machine that made them

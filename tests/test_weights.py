@@ -95,7 +95,9 @@ def test_coding_never_unpickles_or_spawns(photo_png):
 
     code = ("import sys\n"
             "from codec import api\n"
-            "import torch, compressai\n"
+            # Imported before the hook: scipy, under compressai.entropy_models, makes numpy.testing
+            # run lscpu once at import time; that is not coding.
+            "import torch, compressai.entropy_models\n"
             "seen = []\n"
             "watched = ('pickle.find_class', 'os.system', 'os.exec', 'os.posix_spawn', 'os.fork', 'subprocess.Popen')\n"
             "sys.addaudithook(lambda event, args: seen.append(event) if event in watched else None)\n"

@@ -91,7 +91,7 @@ def main(weights: str | None) -> None:
     files = {}
     for name, (im, quality) in cases().items():
         data = codec.encode(im, quality=quality, weights_dir=weights)
-        decoded = codec.decode(data, weights_dir=weights)
+        decoded = codec.decode(data, weights_dir=weights, realism=0)  # the fidelity decoder
         (HERE / f"{name}.aec").write_bytes(data)
         decoded.save(HERE / f"{name}.png")  # lossless; its metadata is not part of the check
         header = container.unpack(data).header
