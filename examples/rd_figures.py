@@ -1,11 +1,19 @@
-"""README figures: the Kodak evaluation with CompressAI's published curves overlaid.
+"""README figures: the Kodak evaluation, with CompressAI's published curves overlaid.
 
-    python examples/rd_figures.py ../shared/data/kodak [--out results/kodak] [--jobs 2]
+    python examples/rd_figures.py ../shared/data/kodak [--jobs 2]
 
-The same as ``aecodec eval KODAK --out OUT --anchors ../shared/anchors/compressai-kodak`` (so a
-rerun reuses every finished measurement), then copies the figures and the BD-rate table that the
-README shows into ``docs/eval/``. Published curves are limited to the classical codecs and the two
-learned models closest to aecodec's architecture, to keep the figures readable.
+Two runs of ``aecodec eval`` (a rerun reuses every finished measurement):
+
+1. every codec at every setting, PSNR, MS-SSIM and MS-GMSD, with the published curves, into
+   ``results/kodak``: the RD plots and the BD-rate table;
+2. aecodec's three decoders (realism 0, 0.5 and 1) at quality 2, 4 and 6 with the perceptual
+   metrics too (ST-LPIPS on VGG is the expensive one), into ``results/kodak-realism``.
+
+The figures and tables the README shows are copied into ``examples/figures/``, with a BD-rate
+table of aecodec against the published curves (``kodak-bd-rate-published.md``; their rates count
+only the coded strings, aecodec's the whole file). Published curves
+are limited to the classical codecs and the two learned models closest to aecodec's
+architecture, to keep the figures readable.
 """
 
 from __future__ import annotations
@@ -16,28 +24,39 @@ from pathlib import Path
 import click
 
 from codec.evaluate.pipeline import Request, evaluate
+from codec.evaluate.report import bd_rate_markdown, load_anchor
 
 ROOT = Path(__file__).resolve().parent.parent
 ANCHORS = ROOT.parent / "shared" / "anchors" / "compressai-kodak"
 SHOWN_ANCHORS = ("jpeg", "webp", "bpg_444_x265_ycbcr", "av1", "vtm", "compressai-bmshj2018-hyperprior_mse_cpu",
                  "compressai-mbt2018-mean_mse_cpu")
-README_FILES = ("rd-psnr.png", "rd-ms-ssim-db.png", "rd-st-lpips.png", "bd-rate.md")
+ALL_CODECS = ("aec", "aec-gan", "jpeg", "webp", "avif", "avif-444", "jxl", "hevc")
+DECODERS = ("aec", "aec-r0.5", "aec-gan")
+FIGURES = ROOT / "examples" / "figures"
 
 
 @click.command()
 @click.argument("kodak", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=ROOT / "results" / "kodak")
 @click.option("--jobs", type=click.IntRange(1), default=1)
-def main(kodak: Path, out: Path, jobs: int) -> None:
+def main(kodak: Path, jobs: int) -> None:
     anchors = tuple(p for p in (ANCHORS / f"{name}.json" for name in SHOWN_ANCHORS) if p.exists())
-    outcome = evaluate(Request((kodak,), out, anchors=anchors, jobs=jobs, progress=True), click.echo)
-    click.echo(f"{outcome.measured} measured, {outcome.reused} reused")
-    figures = ROOT / "docs" / "eval"
-    figures.mkdir(parents=True, exist_ok=True)
-    for name in README_FILES:
-        if (out / name).exists():
-            shutil.copy(out / name, figures / name)
-            click.echo(f"  {figures / name}")
+    runs = {
+        "kodak": Request((kodak,), ROOT / "results" / "kodak", codecs=ALL_CODECS, metrics=("psnr", "ms-ssim", "ms-gmsd"),
+                         anchors=anchors, jobs=jobs, progress=True),
+        "kodak-realism": Request((kodak,), ROOT / "results" / "kodak-realism", codecs=DECODERS,
+                                 metrics=("psnr", "ms-ssim", "perceptual"), settings={c: (2, 4, 6) for c in DECODERS},
+                                 jobs=jobs, progress=True),
+    }
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    for name, request in runs.items():
+        outcome = evaluate(request, click.echo)
+        click.echo(f"{name}: {outcome.measured} measured, {outcome.reused} reused")
+        for f in ("rd-psnr.png", "rd-ms-ssim-db.png", "rd-st-lpips.png", "bd-rate.md"):
+            if (request.out_dir / f).exists():
+                shutil.copy(request.out_dir / f, FIGURES / f"{name}-{f}")
+    ours = [load_anchor(runs["kodak"].out_dir / f"{c}.json") for c in ("aec", "aec-gan")]
+    table = bd_rate_markdown(ours + [load_anchor(p) for p in anchors])
+    (FIGURES / "kodak-bd-rate-published.md").write_text(table)
 
 
 if __name__ == "__main__":
