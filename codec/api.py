@@ -125,8 +125,8 @@ def decode(source: FileLike, weights_dir: str | Path | None = None, realism: flo
 def _realism(model: "AecModel", realism: float | None) -> float:
     if realism is None:
         return 1.0 if model.g_s_gan is not None else 0.0
-    if not 0 <= realism <= 1:
-        raise AecError(f"realism must be between 0 and 1, got {realism!r}")
+    if not isinstance(realism, (int, float)) or not 0 <= realism <= 1:
+        raise AecError(f"realism must be a number between 0 and 1, got {realism!r}")
     if realism > 0 and model.g_s_gan is None:
         raise AecError("these weights have no GAN decoder; use realism 0")
     return float(realism)

@@ -133,3 +133,10 @@ def test_corrupt_latent_is_refused(photo_png):
 def test_quality_out_of_range(photo_png, quality):
     with pytest.raises(codec.AecError, match="quality"):
         codec.encode(photo_png, quality=quality)
+
+
+@pytest.mark.parametrize("realism", [-0.1, 1.5, "1"])
+def test_realism_out_of_range(photo_png, realism):
+    data = codec.encode(photo_png, quality=1)
+    with pytest.raises(codec.AecError, match="realism must be a number between 0 and 1"):
+        codec.decode(data, realism=realism)
