@@ -114,10 +114,7 @@ def decode(source: FileLike, weights_dir: str | Path | None = None, realism: flo
     expected = (-(-h.height // ALIGNMENT), -(-h.width // ALIGNMENT))
     if f.latent.z_shape != expected:
         raise FormatError(f"latent shape {f.latent.z_shape} does not match a {h.width}x{h.height} image")
-    try:
-        rgb = tiling.decompress(model, model.decoder(realism), f.latent, h.quality, (h.height, h.width))
-    except ValueError as e:
-        raise FormatError(f"cannot decode the latents: {e}") from None
+    rgb = tiling.decompress(model, model.decoder(realism), f.latent, h.quality, (h.height, h.width))
     alpha = image.unpack_alpha(f.alpha, h.width, h.height) if f.alpha is not None else None
     return image.to_pil(image.Picture(rgb, alpha, h.mode, f.icc_profile, f.exif))
 

@@ -26,7 +26,8 @@ import copy
 import dataclasses
 import hashlib
 import math
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import torch
 from compressai.entropy_models import EntropyBottleneck, GaussianConditional
@@ -40,6 +41,7 @@ from codec.entropy import (
     decompress_y,
     decompress_z,
     indexes_checksum,
+    resize_table_buffers,
     scale_indexes,
     table_bytes,
 )
@@ -81,6 +83,12 @@ class AecModel(nn.Module):
         self.log_inv_gain = nn.Parameter(-log_g[:, None].repeat(1, m))
         self.entropy_bottleneck = EntropyBottleneck(n)
         self.gaussian_conditional = GaussianConditional(None)
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False) -> Any:
+        """As nn.Module's, but frozen entropy tables (exported weights, or a checkpoint of a run
+        started from them) are taken at their saved shapes."""
+        resize_table_buffers(self, state_dict)
+        return super().load_state_dict(state_dict, strict, assign)
 
     def gains(self, level: int) -> tuple[Tensor, Tensor]:
         """Gain and inverse gain of quality level ``level`` (1-based), shaped for broadcasting."""

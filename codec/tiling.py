@@ -185,7 +185,7 @@ def compress(model: AecModel, rgb: np.ndarray, level: int, tile_size: int | None
 def decompress(model: AecModel, g_s: nn.Module, latent: container.Latent | tiles.TiledLatent, level: int,
                size: tuple[int, int]) -> np.ndarray:
     """The H x W x 3 uint8 image of coded latents, synthesized by ``g_s`` (fidelity or GAN).
-    Raises ValueError when the table indexes do not match the encoder's."""
+    Raises FormatError when a string is bad or the table indexes do not match the encoder's."""
     if isinstance(latent, tiles.TiledLatent):
         y_hat = decompress_tiles(model, latent, level)
     else:

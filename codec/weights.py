@@ -15,7 +15,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from codec.config import ModelConfig
-from codec.entropy import freeze_tables, resize_table_buffers, tables_frozen
+from codec.entropy import freeze_tables, tables_frozen
 from codec.errors import WeightsError
 from codec.model import AecModel
 
@@ -68,7 +68,6 @@ def load(weights_dir: Path) -> AecModel:
     try:
         model = AecModel(ModelConfig.from_json(config["model"]))
         state = load_file(str(Path(weights_dir) / WEIGHTS_FILE))  # safetensors: data only, never code
-        resize_table_buffers(model, state)
         model.load_state_dict(state)
     except (OSError, KeyError, TypeError, ValueError, RuntimeError, SafetensorError) as e:
         raise WeightsError(f"cannot load weights from {weights_dir}: {e}") from None

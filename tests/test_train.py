@@ -51,6 +51,17 @@ def test_train_export_and_code_with_the_result(cli, photos, rd_run, tmp_path):
         assert np.asarray(Image.open(png)).shape == Image.open(photos[0] / "coffee.jpg").size[::-1] + (3,)
 
 
+def test_a_continued_run_exports_from_its_checkpoint(cli, photos, rd_run, tmp_path):
+    """A run started from exported weights carries their frozen tables in its checkpoint."""
+    run = tmp_path / "continued"
+    r = cli("train", photos[0], "--init", rd_run / "export", "--out", run, "--steps", "2", "--crop", "64",
+            "--batch", "2", "-q")
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    r = cli("export", run, "-o", tmp_path / "w")
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    assert (tmp_path / "w" / "model.safetensors").exists()
+
+
 def test_gan_stage_adds_a_decoder_that_reads_the_same_files(cli, photos, rd_run, tmp_path):
     rd_weights, gan_run = rd_run / "export", tmp_path / "gan"
     r = cli("train", photos[0], "--stage", "gan", "--init", rd_weights, "--val", photos[1], "--out", gan_run,

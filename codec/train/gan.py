@@ -29,6 +29,7 @@ from codec.losses import (
 from codec.model import AecModel
 from codec.nn.discriminator import Discriminator
 from codec.perceptual import STLPIPS
+from codec.train import checkpoint
 from codec.train.data import CropSampler, center_crops, list_images
 from codec.train.schedule import cosine_lr
 
@@ -55,19 +56,14 @@ class GanState:
         return cls(model, disc, torch.optim.Adam(model.g_s_gan.parameters(), lr=cfg.g_lr),
                    torch.optim.Adam(disc.parameters(), lr=cfg.d_lr))
 
+    def parts(self) -> dict[str, checkpoint.Stateful]:
+        return {"g_s_gan": self.model.g_s_gan, "disc": self.disc, "g_opt": self.g_opt, "d_opt": self.d_opt}
+
     def save(self, path: Path, cfg: GanConfig) -> None:
-        tmp = path.with_suffix(".tmp")
-        torch.save({"g_s_gan": self.model.g_s_gan.state_dict(), "disc": self.disc.state_dict(),
-                    "g_opt": self.g_opt.state_dict(), "d_opt": self.d_opt.state_dict(), "step": self.step,
-                    "elapsed": self.elapsed_s, "config": asdict(cfg)}, tmp)
-        tmp.replace(path)
+        checkpoint.save(path, self.parts(), self.step, self.elapsed_s, asdict(cfg))
 
     def load(self, path: Path) -> None:
-        ckpt = torch.load(path, weights_only=True)
-        self.model.g_s_gan.load_state_dict(ckpt["g_s_gan"])
-        for name in ("disc", "g_opt", "d_opt"):
-            getattr(self, name).load_state_dict(ckpt[name])
-        self.step, self.elapsed_s = ckpt["step"], ckpt["elapsed"]
+        self.step, self.elapsed_s = checkpoint.load(path, self.parts())
 
 
 def _check(loss: torch.Tensor, what: str, step: int) -> None:

@@ -12,7 +12,7 @@ import copy
 import json
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -26,6 +26,7 @@ from codec.config import ModelConfig, TrainConfig
 from codec.entropy import freeze_tables
 from codec.losses import contractive_penalty, psnr_db, rate_distortion
 from codec.model import AecModel, pad, unpad
+from codec.train import checkpoint
 from codec.train.data import CropSampler, center_crops, list_images
 from codec.train.schedule import cosine_lr
 
@@ -85,24 +86,20 @@ class State:
     elapsed_s: float = 0.0
 
     @classmethod
-    def create(cls, cfg: TrainConfig, init: Path | None) -> "State":
+    def create(cls, cfg: TrainConfig, init: Path | None) -> State:
         model = (weights.load(init) if init else AecModel(cfg.model)).train()
         main = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
         aux = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
         return cls(model, copy.deepcopy(model), torch.optim.Adam(main, lr=cfg.lr), torch.optim.Adam(aux, lr=cfg.aux_lr))
 
+    def parts(self) -> dict[str, checkpoint.Stateful]:
+        return {"model": self.model, "ema": self.ema, "opt": self.opt, "aux_opt": self.aux_opt}
+
     def save(self, path: Path, cfg: TrainConfig) -> None:
-        tmp = path.with_suffix(".tmp")
-        torch.save({"model": self.model.state_dict(), "ema": self.ema.state_dict(), "opt": self.opt.state_dict(),
-                    "aux_opt": self.aux_opt.state_dict(), "step": self.step, "elapsed": self.elapsed_s,
-                    "config": asdict(cfg)}, tmp)
-        tmp.replace(path)
+        checkpoint.save(path, self.parts(), self.step, self.elapsed_s, asdict(cfg))
 
     def load(self, path: Path) -> None:
-        ckpt = torch.load(path, weights_only=True)  # tensors and plain containers only
-        for name in ("model", "ema", "opt", "aux_opt"):
-            getattr(self, name).load_state_dict(ckpt[name])
-        self.step, self.elapsed_s = ckpt["step"], ckpt["elapsed"]
+        self.step, self.elapsed_s = checkpoint.load(path, self.parts())
 
 
 class StepStats(NamedTuple):
@@ -142,6 +139,7 @@ def train(cfg: TrainConfig, init: Path | None = None, resume: bool = False) -> P
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     s = State.create(cfg, init)
+    cfg = replace(cfg, model=s.model.config)  # with --init, the architecture is the weights'
     ckpt_path = out_dir / CHECKPOINT
     if resume and ckpt_path.exists():
         s.load(ckpt_path)

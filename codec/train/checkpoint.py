@@ -1,0 +1,33 @@
+"""Training checkpoints, shared by both stages: the state dicts of a run's named parts (modules,
+optimizers), its step, elapsed time and configuration, written atomically and read back with
+torch's tensors-and-plain-containers loader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class Stateful(Protocol):
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> Any: ...
+
+
+def save(path: Path, parts: dict[str, Stateful], step: int, elapsed_s: float, config: dict[str, Any]) -> None:
+    import torch
+
+    tmp = path.with_suffix(".tmp")
+    torch.save({**{k: v.state_dict() for k, v in parts.items()}, "step": step, "elapsed": elapsed_s,
+                "config": config}, tmp)
+    tmp.replace(path)
+
+
+def load(path: Path, parts: dict[str, Stateful]) -> tuple[int, float]:
+    """Fill ``parts`` from the checkpoint; returns its step and elapsed seconds."""
+    import torch
+
+    ckpt = torch.load(path, weights_only=True)
+    for name, part in parts.items():
+        part.load_state_dict(ckpt[name])
+    return ckpt["step"], ckpt["elapsed"]
