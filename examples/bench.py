@@ -6,7 +6,8 @@ On the Kodak images: median encode and decode wall time and peak memory of aecod
 decoder: ``realism`` 0 and 1 when ``codec.decode`` takes it, else the one decoder) and of AVIF
 (Pillow, default speed 6), JPEG XL (effort 7) and WebP (method 4), each at about aecodec's bpp
 (quality searched per image), with the ratio to AVIF. Then one 24-megapixel image (6000x4000,
-Kodak images tiled) for time and peak memory. ``--profile`` adds where aecodec's time goes.
+Kodak images tiled) for time and peak memory, and what tiles of 256 pixels cost in bytes on Kodak.
+``--profile`` adds where aecodec's time goes.
 
 Every (codec, operation) runs in a fresh process, so the peak RSS it reports (VmHWM) is that
 codec's alone: interpreter, libraries and model included, which the "idle" column shows
@@ -201,6 +202,25 @@ def big_image(paths: list[str]) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate(rows, axis=0)[:h])
 
 
+def work_tile_cost(paths: list[str], quality: int, threads: int, tile: int) -> list[tuple[int, int]]:
+    """File sizes of every image coded whole and in tiles of ``tile`` pixels."""
+    import torch
+
+    import codec
+
+    torch.set_num_threads(threads)
+    return [(len(codec.encode(im, quality=quality)), len(codec.encode(im, quality=quality, tile_size=tile)))
+            for im in _load(paths)]
+
+
+def tile_cost_report(paths: list[str], quality: int, threads: int, tile: int) -> str:
+    sizes = in_fresh_process(work_tile_cost, paths, quality, threads, tile)
+    extra = [tiled / whole - 1 for whole, tiled in sizes]
+    return (f"Coded in tiles of {tile} pixels (6 tiles per Kodak image) instead of whole, at quality {quality}: "
+            f"{100 * statistics.mean(extra):+.2f} % bytes on average, {100 * max(extra):+.2f} % at most "
+            f"({len(sizes)} images). Large images use tiles of 1024 pixels.")
+
+
 def in_fresh_process(fn: Callable, *args) -> object:
     ctx = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
@@ -369,6 +389,9 @@ def main(kodak: str, num_images: int, threads: int, quality: int, big: bool, pro
                 table(rows, rows[-3]), ""]
         click.echo("\n".join(part))
         report += part
+    part = ["## The cost of tiles in bits", "", tile_cost_report(paths, quality, threads, 256), ""]
+    click.echo("\n".join(part))
+    report += part
     if profile:
         part = ["## Where aecodec's time goes (first image)", "", profile_report(paths[0], quality, threads)]
         click.echo("\n".join(part))

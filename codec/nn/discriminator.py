@@ -8,6 +8,12 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 # The latent is reduced to this many channels before it is upsampled beside the image (HiFiC).
 LATENT_FEATURES = 12
+# Images enter as (x - 0.5) * IMAGE_SCALE. Spectral normalization makes every layer 1-Lipschitz,
+# so two images' logits can differ by no more than the images do; in [0, 1] a decoding and its
+# original differ by a few hundredths, and the discriminator stayed at chance (loss 2 ln 2 for
+# 1,576 steps of weights 0.2). Probe with the generator frozen, 300 steps: logit gap 0.00 in
+# [0, 1], 0.04 centred, 1.19 centred and scaled by 8.
+IMAGE_SCALE = 8.0
 
 
 class Discriminator(nn.Module):
@@ -33,7 +39,7 @@ class Discriminator(nn.Module):
     def forward(self, x: Tensor, y_hat: Tensor) -> tuple[Tensor, list[Tensor]]:
         scale = x.shape[-1] // y_hat.shape[-1]
         h = nn.functional.interpolate(self.latent(y_hat), scale_factor=scale, mode="nearest")
-        h = torch.cat([x, h], dim=1)
+        h = torch.cat([(x - 0.5) * IMAGE_SCALE, h], dim=1)
         features = []
         for block in self.blocks:
             h = block(h)

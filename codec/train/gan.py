@@ -72,9 +72,11 @@ def _check(loss: torch.Tensor, what: str, step: int) -> None:
 
 
 def gan_step(s: GanState, x: torch.Tensor, q: int, lr: float, cfg: GanConfig, lpips: STLPIPS) -> dict[str, float]:
-    for opt in (s.g_opt, s.d_opt):
+    """One discriminator step and, after the warm-up, one generator step first. ``lr`` is the
+    generator's; the discriminator's follows the same schedule at ``d_lr / g_lr`` times it."""
+    for opt, rate in ((s.g_opt, lr), (s.d_opt, lr * cfg.d_lr / cfg.g_lr)):
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = rate
     with torch.no_grad():
         y_hat = s.model.quantize(s.model.g_a(x), q)[0]
     # A short run is not spent warming up: at most a quarter of the steps.
