@@ -1,6 +1,6 @@
 """The public surface: ``encode``, ``decode`` and ``info``.
 
-``info`` reads only the container and never imports torch, so it stays instant; the model is
+``info`` reads only the container and imports neither torch nor numpy, so it stays instant; the model is
 loaded on the first ``encode`` or ``decode`` and kept for later calls.
 """
 
@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
-from PIL import Image
-
-from codec import container, image, tiles
+from codec import container, tiles
 from codec.errors import AecError, FormatError, WeightsError
 
 if TYPE_CHECKING:
+    from PIL import Image
+
+    from codec import image
     from codec.model import AecModel
 
 DEFAULT_QUALITY = 4
@@ -74,6 +75,8 @@ def encode(source: image.ImageLike, quality: int = DEFAULT_QUALITY, weights_dir:
 
     Images above 4 megapixels are coded in tiles of 1024 pixels (``TLAT``, see FORMAT.md);
     ``tile_size`` (a multiple of 64) forces tiles of that size on any image."""
+    from codec import image
+
     pic = image.read(source)  # before importing torch: bad input fails fast
     if tile_size is not None:
         tiles.check_tile_size(tile_size)
@@ -97,7 +100,7 @@ def decode(source: FileLike, weights_dir: str | Path | None = None, realism: flo
     ``realism`` picks the decoder: 0 the fidelity (MSE-trained) one, 1 the GAN-trained one,
     anything in between a blend; the default is the GAN decoder when the weights have one.
     The file is the same whichever is chosen."""
-    from codec import tiling
+    from codec import image, tiling
     from codec.model import ALIGNMENT
 
     f = container.unpack(_read(source))

@@ -139,11 +139,12 @@ def _describe(e: Exception, src: str, dst: str) -> str:
 
 def _run_batch(ctx: click.Context, pairs: list[tuple[str, str]], job: Callable[[str, str], str]) -> None:
     """Run ``job`` on every pair; one failure does not stop the others, but sets the exit status."""
-    from tqdm import tqdm
-
     failures = 0
-    show_bar = len(pairs) > 1 and ctx.obj["verbosity"] >= 0 and sys.stderr.isatty()  # no bar in logs
-    for src, dst in tqdm(pairs, disable=not show_bar, unit="image", file=sys.stderr, leave=False):
+    if len(pairs) > 1 and ctx.obj["verbosity"] >= 0 and sys.stderr.isatty():  # no bar in logs
+        from tqdm import tqdm
+
+        pairs = tqdm(pairs, unit="image", file=sys.stderr, leave=False)
+    for src, dst in pairs:
         try:
             _say(ctx, job(src, dst))
         except (AecError, Failure, OSError) as e:

@@ -132,7 +132,9 @@ def test_quiet_prints_nothing_on_success(cli, tmp_path, photo_png):
     assert r.returncode == 0 and r.stderr == b"" and r.stdout == b""
 
 
-def test_help_and_info_do_not_import_torch(tmp_path, photo_png, cli):
+def test_info_imports_neither_torch_nor_numpy(tmp_path, photo_png, cli):
+    """What keeps ``aecodec info`` under 0.5 s (0.57 s with numpy, 0.20 s without, on this
+    machine under load)."""
     import subprocess
     import sys
 
@@ -140,7 +142,7 @@ def test_help_and_info_do_not_import_torch(tmp_path, photo_png, cli):
     code = ("import sys; from codec.cli import main; "
             "sys.argv = ['aecodec', 'info', sys.argv[1]]\n"
             "try: main()\nexcept SystemExit: pass\n"
-            "assert 'torch' not in sys.modules, 'torch was imported'")
+            "assert not {'torch', 'numpy'} & set(sys.modules), 'torch or numpy was imported'")
     r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "a.aec")], capture_output=True)
     assert r.returncode == 0, r.stderr
 
