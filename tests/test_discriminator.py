@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from codec.losses import discriminator_loss
@@ -31,3 +32,18 @@ def test_discriminator_learns_to_spot_a_light_blur(astronaut):
     with torch.no_grad():
         gap = disc(real, latent)[0].mean() - disc(blurred, latent)[0].mean()
     assert gap > 0.5
+
+
+def test_discriminator_learning_rate_follows_its_own_setting(astronaut):
+    """The schedule gives the generator's rate; the discriminator's stays d_lr / g_lr times it
+    (it used to be overwritten with the generator's)."""
+    from codec import weights
+    from codec.config import GanConfig
+    from codec.train.gan import GanState, gan_step
+
+    cfg = GanConfig(g_lr=1e-4, d_lr=4e-4)
+    state = GanState.create(cfg, weights.default_weights_dir())
+    stats = gan_step(state, crops(astronaut, 1), 4, 5e-5, cfg, lpips=None)  # warm-up: discriminator only
+    assert set(stats) == {"d_loss"}
+    assert state.g_opt.param_groups[0]["lr"] == 5e-5
+    assert state.d_opt.param_groups[0]["lr"] == pytest.approx(2e-4)
