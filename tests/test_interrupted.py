@@ -14,6 +14,8 @@ from PIL import Image
 import codec
 from codec.cli import atomic_output
 
+BATCH = 40  # a 512x512 image encodes in about 0.1 s: six of them could all finish before the signal
+
 
 def test_an_interrupted_write_leaves_the_old_output_and_no_temporary_file(tmp_path):
     target = tmp_path / "a.aec"
@@ -30,8 +32,8 @@ def test_an_interrupted_write_leaves_the_old_output_and_no_temporary_file(tmp_pa
 def test_a_batch_stopped_by_a_signal_keeps_what_it_finished(cli, tmp_path, astronaut, signum):
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
-    for i in range(6):
-        Image.fromarray(np.rot90(astronaut, i % 4).copy()).save(src / f"photo{i}.png")
+    for i in range(BATCH):  # enough that the batch is still running when the signal comes
+        Image.fromarray(np.rot90(astronaut, i % 4).copy()).save(src / f"photo{i:02}.png")
     originals = {p.name: p.read_bytes() for p in src.iterdir()}
     proc = subprocess.Popen([*cli.argv0, "encode", *sorted(src.iterdir()), "-o", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -44,7 +46,7 @@ def test_a_batch_stopped_by_a_signal_keeps_what_it_finished(cli, tmp_path, astro
     assert proc.returncode == 128 + signum, err.decode()
     assert err.decode().splitlines()[-1] == "aecodec: interrupted"
     done = sorted(out.iterdir())
-    assert 1 <= len(done) < 6 and all(p.suffix == ".aec" and not p.name.startswith(".") for p in done), done
+    assert 1 <= len(done) < BATCH and all(p.suffix == ".aec" and not p.name.startswith(".") for p in done), done
     for p in done:
         assert codec.info(p).header.width == 512  # complete: its checksum holds
     assert {p.name: p.read_bytes() for p in src.iterdir()} == originals
