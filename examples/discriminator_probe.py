@@ -28,7 +28,7 @@ VARIANTS = (
     ("centred, x1", 1.0, 1e-4),
     ("centred, x1", 1.0, 4e-4),
     ("centred, x8", 8.0, 1e-4),
-    ("centred, x8 (shipped)", 8.0, 4e-4),
+    ("centred, x8 (the default)", 8.0, 4e-4),
     ("centred, x16", 16.0, 1e-4),
     ("centred, x16", 16.0, 4e-4),
 )
