@@ -34,11 +34,14 @@ def test_a_batch_stopped_by_a_signal_keeps_what_it_finished(cli, tmp_path, astro
         Image.fromarray(np.rot90(astronaut, i % 4).copy()).save(src / f"photo{i}.png")
     originals = {p.name: p.read_bytes() for p in src.iterdir()}
     # A shell that starts a job in the background (`pytest ... &`) makes it ignore SIGINT, the
-    # child inherits that, and Python then never turns SIGINT into KeyboardInterrupt: give the
-    # child the default disposition, as a terminal would.
-    proc = subprocess.Popen([*cli.argv0, "encode", *sorted(src.iterdir()), "-o", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # child inherits that, and Python then never turns SIGINT into KeyboardInterrupt. A handler
+    # (unlike "ignore") is reset to the default by exec, so the child starts as from a terminal.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen([*cli.argv0, "encode", *sorted(src.iterdir()), "-o", str(out)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     deadline = time.monotonic() + 600
     while not (out.exists() and any(out.glob("*.aec"))) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
