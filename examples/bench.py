@@ -216,7 +216,7 @@ def work_tile_cost(paths: list[str], quality: int, threads: int, tile: int) -> l
 def tile_cost_report(paths: list[str], quality: int, threads: int, tile: int) -> str:
     sizes = in_fresh_process(work_tile_cost, paths, quality, threads, tile)
     extra = [tiled / whole - 1 for whole, tiled in sizes]
-    return (f"Coded in tiles of {tile} pixels (6 tiles per Kodak image) instead of whole, at quality {quality}: "
+    return (f"Coded in tiles of {tile} pixels instead of whole, at quality {quality}: "
             f"{100 * statistics.mean(extra):+.2f} % bytes on average, {100 * max(extra):+.2f} % at most "
             f"({len(sizes)} images). Large images use tiles of 1024 pixels.")
 
@@ -389,7 +389,7 @@ def main(kodak: str, num_images: int, threads: int, quality: int, big: bool, pro
                 table(rows, rows[-3]), ""]
         click.echo("\n".join(part))
         report += part
-    part = ["## The cost of tiles in bits", "", tile_cost_report(paths, quality, threads, 256), ""]
+    part = ["## The cost of tiles in bytes", "", tile_cost_report(paths, quality, threads, 256), ""]
     click.echo("\n".join(part))
     report += part
     if profile:
