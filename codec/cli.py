@@ -278,13 +278,14 @@ def info(ctx, inputs, as_json, verbosity) -> None:
 @click.option("--batch", type=int, default=4, show_default=True)
 @click.option("--lr", type=float, help="Peak learning rate [default: 4e-4 for rd, 1e-4 for gan].")
 @click.option("--contractive-weight", type=float, default=1e-3, show_default=True, help="rd: weight of ||J_a||_F^2.")
+@click.option("--adversarial-weight", type=click.FloatRange(0), help="gan: weight of the adversarial loss [default: 0.05].")
 @click.option("--threads", type=int, default=2, show_default=True)
 @click.option("--init", type=click.Path(exists=True, file_okay=False), help="Start from a weights folder (required for gan).")
 @click.option("--resume", is_flag=True, help="Continue from the run folder's checkpoint.")
 @_verbosity
 @_guard
 def train(ctx, train_dirs, stage, val_dir, kodak_dir, out_dir, minutes, max_steps, channels, latent_channels, crop,
-          batch, lr, contractive_weight, threads, init, resume, verbosity) -> None:
+          batch, lr, contractive_weight, adversarial_weight, threads, init, resume, verbosity) -> None:
     """Train on folders of images and export the weights (stage rd, then stage gan)."""
     from codec.config import GanConfig, ModelConfig, TrainConfig
 
@@ -297,7 +298,9 @@ def train(ctx, train_dirs, stage, val_dir, kodak_dir, out_dir, minutes, max_step
 
             if not init:
                 raise Failure("--stage gan needs --init, the weights whose bitstream it keeps")
-            export_dir = train_gan(GanConfig(**common, **({"g_lr": lr} if lr else {})), Path(init), resume)
+            gan_options = {"g_lr": lr, "adversarial_weight": adversarial_weight}
+            cfg = GanConfig(**common, **{k: v for k, v in gan_options.items() if v is not None})
+            export_dir = train_gan(cfg, Path(init), resume)
         else:
             from codec.train.loop import train as run
 

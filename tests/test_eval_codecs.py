@@ -107,14 +107,15 @@ def test_metric_names():
 
 def test_metrics_of_an_identical_and_a_degraded_image(crop):
     ref = metrics.Reference(crop)
-    keys = ("psnr-rgb", "ms-ssim-rgb", "st-lpips-vgg", "ms-gmsd")
+    keys = ("psnr-rgb", "ms-ssim-rgb", "st-lpips-vgg", "ms-gmsd", "haarpsi")
     same = ref.measure(crop.copy(), keys)
     assert same["psnr-rgb"] > 99 and same["ms-ssim-rgb"] == pytest.approx(1, abs=1e-6)
     assert same["st-lpips-vgg"] == pytest.approx(0, abs=1e-6) and same["ms-gmsd"] == pytest.approx(0, abs=1e-6)
+    assert same["haarpsi"] == pytest.approx(1, abs=1e-4)
     noisy = np.clip(crop + np.random.default_rng(0).normal(0, 8, crop.shape), 0, 255).astype(np.uint8)
     worse = ref.measure(noisy, keys)
     assert 25 < worse["psnr-rgb"] < 35 and worse["ms-ssim-rgb"] < 0.99
-    assert worse["st-lpips-vgg"] > 0.01 and worse["ms-gmsd"] > 0.001
+    assert worse["st-lpips-vgg"] > 0.01 and worse["ms-gmsd"] > 0.001 and worse["haarpsi"] < 0.95
     assert metrics.ms_ssim_db(0.99) == pytest.approx(20.0)
 
 
@@ -128,9 +129,13 @@ def test_st_lpips_with_kept_features_is_the_library_distance(crop):
     assert ours == pytest.approx(theirs, rel=1e-5)
 
 
-def test_ms_ssim_is_nan_for_images_too_small_for_its_five_scales(crop):
+def test_ms_ssim_and_haarpsi_are_nan_for_images_too_small_for_their_scales(crop):
     small = crop[:150, :150]
     assert np.isnan(metrics.Reference(small).measure(small.copy(), ("ms-ssim-rgb",))["ms-ssim-rgb"])
+    tiny = crop[:31, :40]
+    assert np.isnan(metrics.Reference(tiny).measure(tiny.copy(), ("haarpsi",))["haarpsi"])
+    least = crop[:32, :32]
+    assert metrics.Reference(least).measure(least.copy(), ("haarpsi",))["haarpsi"] == pytest.approx(1, abs=1e-4)
 
 
 @pytest.mark.slow

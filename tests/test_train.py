@@ -65,12 +65,13 @@ def test_a_continued_run_exports_from_its_checkpoint(cli, photos, rd_run, tmp_pa
 def test_gan_stage_adds_a_decoder_that_reads_the_same_files(cli, photos, rd_run, tmp_path):
     rd_weights, gan_run = rd_run / "export", tmp_path / "gan"
     r = cli("train", photos[0], "--stage", "gan", "--init", rd_weights, "--val", photos[1], "--out", gan_run,
-            "--steps", "8", "--crop", "64", "--batch", "2", "-q")
+            "--steps", "8", "--crop", "64", "--batch", "2", "--adversarial-weight", "0.1", "-q")
     assert r.returncode == 0, r.stderr.decode()[-2000:]
     gan_weights = gan_run / "export"
     before, after = (json.loads((w / "config.json").read_text()) for w in (rd_weights, gan_weights))
     assert after["model"]["gan_decoder"] and after["bitstream_sha256_8"] == before["bitstream_sha256_8"]
     assert after["training"] == before["training"] and after["gan_training"]["steps"] == 8
+    assert after["gan_training"]["config"]["adversarial_weight"] == 0.1
     log = [json.loads(line) for line in (gan_run / "log.jsonl").read_text().splitlines()]
     assert "val_fidelity_q2_st_lpips" in log[0] and "val_gan_q6_psnr_db" in log[-1] and "perceptual" in log[-1]
 

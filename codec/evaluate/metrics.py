@@ -9,7 +9,10 @@ Result keys follow CompressAI's result files where they exist:
   is better). The GAN decoder is trained with the AlexNet variant; reporting the distance it was
   trained to minimise would flatter it, hence VGG;
 - ``ms-gmsd``: multi-scale gradient magnitude similarity deviation (piq), a perceptual distance
-  that is not learned, as a check on the learned one (lower is better).
+  that is not learned, as a check on the learned one (lower is better);
+- ``haarpsi``: Haar wavelet-based perceptual similarity (piq), a second non-learned check (higher
+  is better); NaN for images with a side under 32 pixels. Asked for by name only, not part of
+  ``perceptual``.
 
 A :class:`Reference` keeps what the metrics need of the original (its tensor, its ST-LPIPS
 features), so a sweep computes them once per image: the VGG pass is the most expensive step of an
@@ -37,9 +40,11 @@ METRICS: dict[str, tuple[str, ...]] = {
     "st-lpips": ("st-lpips-vgg",),
     "ms-gmsd": ("ms-gmsd",),
     "perceptual": ("st-lpips-vgg", "ms-gmsd"),
+    "haarpsi": ("haarpsi",),
 }
 LOWER_IS_BETTER = frozenset({"st-lpips-vgg", "ms-gmsd"})
 MS_SSIM_MIN_SIDE = 161  # 4 halvings of an 11-pixel window
+HAARPSI_MIN_SIDE = 32  # halved once, then Haar filters of up to 16 pixels
 
 
 def result_keys(names: list[str]) -> tuple[str, ...]:
@@ -109,6 +114,16 @@ def _ms_gmsd(ref: Reference, rgb: np.ndarray) -> float:
         return float(piq.multi_scale_gmsd(ref.tensor, _tensor(rgb), data_range=1.0))
 
 
+def _haarpsi(ref: Reference, rgb: np.ndarray) -> float:
+    if min(rgb.shape[:2]) < HAARPSI_MIN_SIDE:
+        return float("nan")
+    import piq
+    import torch
+
+    with torch.no_grad():
+        return float(piq.haarpsi(_tensor(rgb), ref.tensor, data_range=1.0))
+
+
 @functools.cache
 def _lpips_model() -> torch.nn.Module:
     """ST-LPIPS (VGG, shift-tolerant); its weights ship inside the package, nothing is downloaded."""
@@ -147,4 +162,5 @@ _MEASURES: dict[str, Callable[[Reference, np.ndarray], float]] = {
     "ms-ssim-rgb": _ms_ssim,
     "st-lpips-vgg": _st_lpips,
     "ms-gmsd": _ms_gmsd,
+    "haarpsi": _haarpsi,
 }

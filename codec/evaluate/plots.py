@@ -21,6 +21,7 @@ FIGURES: dict[str, list[tuple[str, str, str, Callable[[float], float]]]] = {
                     ("rd-ms-ssim-db.png", "MS-SSIM in dB", "MS-SSIM RGB (dB, -10 log10(1 - MS-SSIM))", ms_ssim_db)],
     "st-lpips-vgg": [("rd-st-lpips.png", "ST-LPIPS", "ST-LPIPS, VGG (lower is better)", float)],
     "ms-gmsd": [("rd-ms-gmsd.png", "MS-GMSD", "MS-GMSD (lower is better)", float)],
+    "haarpsi": [("rd-haarpsi.png", "HaarPSI", "HaarPSI (higher is better)", float)],
 }
 
 
