@@ -106,11 +106,17 @@ def decode(source: FileLike, weights_dir: str | Path | None = None, realism: flo
     f = container.unpack(_read(source))
     h = f.header
     model, digest = _model(_weights_key(weights_dir))
+    if weights_dir is None and h.weights_hash != digest:
+        from codec import weights
+
+        if (previous := weights.previous_weights_dir(h.weights_hash)) is not None:
+            model, digest = _model(str(previous))
     realism = _realism(model, realism)
     if h.model_name != model.config.name or h.weights_hash != digest:
         raise WeightsError(
             f"file was written by model {h.model_name} with weights {h.weights_hash.hex()}; "
             f"the loaded weights are {model.config.name} {digest.hex()}"
+            + ("; this aecodec does not ship those weights: pass their folder (--weights)" if weights_dir is None else "")
         )
     if h.quality > model.config.num_levels:
         raise FormatError(f"quality {h.quality} exceeds the model's {model.config.num_levels} levels")

@@ -22,6 +22,7 @@ from codec.model import AecModel
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin")
+PREVIOUS_DIR = "previous-releases"  # earlier releases' weights, one folder per bitstream hash
 
 
 def default_weights_dir() -> Path:
@@ -29,6 +30,13 @@ def default_weights_dir() -> Path:
     here = Path(__file__).resolve().parent
     installed = here / "weights"
     return installed if (installed / CONFIG_FILE).exists() else here.parent / "weights"
+
+
+def previous_weights_dir(digest: bytes) -> Path | None:
+    """The shipped copy of an earlier release's weights with this bitstream hash, if any: new
+    weights change the tables, and files written with the old ones must keep decoding."""
+    folder = default_weights_dir() / PREVIOUS_DIR / digest.hex()
+    return folder if (folder / CONFIG_FILE).exists() else None
 
 
 def export(model: AecModel, out_dir: Path, extra: dict[str, Any] | None = None) -> bytes:

@@ -10,9 +10,11 @@ decodes to exactly those symbols (they are integers: any difference is a bitstre
 to pixels within one level of the PNG (the synthesis transform runs in float32, whose last bits
 may differ between machines; a fraction limit keeps a systematic shift from hiding there).
 
-Run it when the shipped weights change (the bitstream hash changes, and old files need the old
-weights) and commit the result. A change of the format itself bumps the version in FORMAT.md
-and keeps a reader for the old version, and its golden files stay.
+Run it when the shipped weights change (the bitstream hash changes) and commit the result. The
+outgoing set moves to ``previous/<its weights hash>/``, next to a copy of its weights that must
+be shipped in ``weights/previous-releases/<hash>/``: files written by earlier releases keep decoding, and
+the test checks that they do. A change of the format itself bumps the version in FORMAT.md and
+keeps a reader for the old version, and its golden files stay.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 MANIFEST = HERE / "manifest.json"
+PREVIOUS = HERE / "previous"
 TOLERANCE = {"max_abs_diff": 1, "max_fraction_differing": 0.01}
 
 
@@ -86,7 +89,15 @@ def main(weights: str | None) -> None:
     from codec import api, container
 
     _, digest = api._model(weights)
-    for old in [*HERE.glob("*.aec"), *HERE.glob("*.png"), MANIFEST]:
+    outgoing = [*HERE.glob("*.aec"), *HERE.glob("*.png"), MANIFEST]
+    old_weights = json.loads(MANIFEST.read_text())["weights"] if MANIFEST.exists() else digest.hex()
+    if old_weights != digest.hex():
+        (PREVIOUS / old_weights).mkdir(parents=True)  # never over an archived set
+        for old in outgoing:
+            old.rename(PREVIOUS / old_weights / old.name)
+        click.echo(f"moved the golden files of weights {old_weights} to previous/{old_weights}/: ship those "
+                   f"weights in weights/previous-releases/{old_weights}/", err=True)
+    for old in outgoing:
         old.unlink(missing_ok=True)
     files = {}
     for name, (im, quality) in cases().items():
