@@ -62,6 +62,21 @@ def test_a_continued_run_exports_from_its_checkpoint(cli, photos, rd_run, tmp_pa
     assert (tmp_path / "w" / "model.safetensors").exists()
 
 
+def test_a_run_with_soap_trains_and_exports(cli, photos, rd_run, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    run = tmp_path / "soap"
+    r = cli("train", photos[0], "--init", rd_run / "export", "--out", run, "--steps", "3", "--crop", "64",
+            "--batch", "2", "--optimizer", "soap", "-q")
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    config = json.loads((run / "export" / "config.json").read_text())
+    assert config["training"]["config"]["optimizer"] == "soap" and config["training"]["steps"] == 3
+    before = load_file(str(rd_run / "export" / "model.safetensors"))
+    after = load_file(str(run / "export" / "model.safetensors"))
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("g_s."))
+
+
 def test_gan_stage_adds_a_decoder_that_reads_the_same_files(cli, photos, rd_run, tmp_path):
     rd_weights, gan_run = rd_run / "export", tmp_path / "gan"
     r = cli("train", photos[0], "--stage", "gan", "--init", rd_weights, "--val", photos[1], "--out", gan_run,
