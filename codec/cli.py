@@ -278,22 +278,27 @@ def info(ctx, inputs, as_json, verbosity) -> None:
 @click.option("--batch", type=int, default=4, show_default=True)
 @click.option("--lr", type=float, help="Peak learning rate [default: 4e-4 for rd, 1e-4 for gan].")
 @click.option("--contractive-weight", type=float, default=1e-3, show_default=True, help="rd: weight of ||J_a||_F^2.")
-@click.option("--optimizer", type=click.Choice(["adam", "soap"]), default="adam", show_default=True,
-              help='rd: soap needs pytorch-optimizer (pip install "aecodec[train]").')
+@click.option("--optimizer", type=click.Choice(["adam", "soap"]),
+              help='rd: adam (the default) or soap, which needs pytorch-optimizer (pip install "aecodec[train]").')
 @click.option("--adversarial-weight", type=click.FloatRange(0), help="gan: weight of the adversarial loss [default: 0.05].")
 @click.option("--threads", type=int, default=2, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial weights and of the crops.")
 @click.option("--init", type=click.Path(exists=True, file_okay=False), help="Start from a weights folder (required for gan).")
 @click.option("--resume", is_flag=True, help="Continue from the run folder's checkpoint.")
 @_verbosity
 @_guard
 def train(ctx, train_dirs, stage, val_dir, kodak_dir, out_dir, minutes, max_steps, channels, latent_channels, crop,
-          batch, lr, contractive_weight, optimizer, adversarial_weight, threads, init, resume, verbosity) -> None:
+          batch, lr, contractive_weight, optimizer, adversarial_weight, threads, seed, init, resume, verbosity) -> None:
     """Train on folders of images and export the weights (stage rd, then stage gan)."""
     from codec.config import GanConfig, ModelConfig, TrainConfig
 
     common = {"train_dirs": tuple(train_dirs), "val_dir": val_dir or "", "out_dir": out_dir or f"runs/{stage}",
-              "time_budget_s": minutes * 60, "max_steps": max_steps, "batch": batch, "threads": threads,
+              "time_budget_s": minutes * 60, "max_steps": max_steps, "batch": batch, "threads": threads, "seed": seed,
               **({"crop": crop} if crop else {})}
+    stage_only = (("--kodak", kodak_dir, "rd"), ("--optimizer", optimizer, "rd"),
+                  ("--adversarial-weight", adversarial_weight, "gan"))
+    if misplaced := [name for name, value, its_stage in stage_only if value is not None and its_stage != stage]:
+        raise Failure(f"{', '.join(misplaced)} does not apply to --stage {stage}")
     try:
         if stage == "gan":
             from codec.train.gan import train_gan
@@ -306,7 +311,8 @@ def train(ctx, train_dirs, stage, val_dir, kodak_dir, out_dir, minutes, max_step
         else:
             from codec.train.loop import train as run
 
-            cfg = TrainConfig(**common, kodak_dir=kodak_dir or "", contractive_weight=contractive_weight, optimizer=optimizer,
+            cfg = TrainConfig(**common, kodak_dir=kodak_dir or "", contractive_weight=contractive_weight,
+                              optimizer=optimizer or "adam",
                               model=ModelConfig(channels=channels, latent_channels=latent_channels),
                               **({"lr": lr} if lr else {}))
             export_dir = run(cfg, Path(init) if init else None, resume)

@@ -117,6 +117,14 @@ def test_gan_decoder_absent_or_realism_out_of_range(cli, rd_run, photo_png, tmp_
     assert r.returncode == 2 and not (tmp_path / "x.png").exists()
 
 
+def test_an_option_of_the_other_stage_is_refused(cli, photos, tmp_path):
+    r = cli("train", photos[0], "--out", tmp_path / "run", "--steps", "1", "--adversarial-weight", "0.1")
+    assert r.returncode == 1 and b"--adversarial-weight does not apply to --stage rd" in r.stderr
+    r = cli("train", photos[0], "--stage", "gan", "--init", tmp_path, "--steps", "1", "--optimizer", "soap")
+    assert r.returncode == 1 and b"--optimizer does not apply to --stage gan" in r.stderr
+    assert not (tmp_path / "run").exists()
+
+
 def test_gan_stage_needs_initial_weights(cli, photos, tmp_path):
     r = cli("train", photos[0], "--stage", "gan", "--out", tmp_path / "run", "--steps", "1")
     assert r.returncode == 1 and b"needs --init" in r.stderr
