@@ -277,6 +277,8 @@ def info(ctx, inputs, as_json, verbosity) -> None:
 @click.option("--crop", type=int, help="Crop side [default: 256 for rd, 128 for gan].")
 @click.option("--batch", type=int, default=4, show_default=True)
 @click.option("--lr", type=float, help="Peak learning rate [default: 4e-4 for rd, 1e-4 for gan].")
+@click.option("--checkerboard", is_flag=True,
+              help="rd: add a checkerboard context to the entropy model (also to --init's weights).")
 @click.option("--contractive-weight", type=float, default=1e-3, show_default=True, help="rd: weight of ||J_a||_F^2.")
 @click.option("--optimizer", type=click.Choice(["adam", "soap"]),
               help='rd: adam (the default) or soap, which needs pytorch-optimizer (pip install "aecodec[train]").')
@@ -288,7 +290,7 @@ def info(ctx, inputs, as_json, verbosity) -> None:
 @_verbosity
 @_guard
 def train(ctx, train_dirs, stage, val_dir, kodak_dir, out_dir, minutes, max_steps, channels, latent_channels, crop,
-          batch, lr, contractive_weight, optimizer, adversarial_weight, threads, seed, init, resume, verbosity) -> None:
+          batch, lr, checkerboard, contractive_weight, optimizer, adversarial_weight, threads, seed, init, resume, verbosity) -> None:
     """Train on folders of images and export the weights (stage rd, then stage gan)."""
     from codec.config import GanConfig, ModelConfig, TrainConfig
 
@@ -296,6 +298,7 @@ def train(ctx, train_dirs, stage, val_dir, kodak_dir, out_dir, minutes, max_step
               "time_budget_s": minutes * 60, "max_steps": max_steps, "batch": batch, "threads": threads, "seed": seed,
               **({"crop": crop} if crop else {})}
     stage_only = (("--kodak", kodak_dir, "rd"), ("--optimizer", optimizer, "rd"),
+                  ("--checkerboard", checkerboard or None, "rd"),
                   ("--adversarial-weight", adversarial_weight, "gan"))
     if misplaced := [name for name, value, its_stage in stage_only if value is not None and its_stage != stage]:
         raise Failure(f"{', '.join(misplaced)} does not apply to --stage {stage}")
@@ -311,9 +314,10 @@ def train(ctx, train_dirs, stage, val_dir, kodak_dir, out_dir, minutes, max_step
         else:
             from codec.train.loop import train as run
 
+            model = ModelConfig(channels=channels, latent_channels=latent_channels)
             cfg = TrainConfig(**common, kodak_dir=kodak_dir or "", contractive_weight=contractive_weight,
                               optimizer=optimizer or "adam",
-                              model=ModelConfig(channels=channels, latent_channels=latent_channels),
+                              model=model.with_checkerboard() if checkerboard else model,
                               **({"lr": lr} if lr else {}))
             export_dir = run(cfg, Path(init) if init else None, resume)
     except (ValueError, FloatingPointError) as e:

@@ -24,10 +24,16 @@ class ModelConfig:
     latent_channels: int = 192  # M: channels of y
     lambdas: tuple[float, ...] = DEFAULT_LAMBDAS  # one per quality level, best last
     gan_decoder: bool = False  # a second, adversarially trained synthesis transform g_s_gan
+    checkerboard: bool = False  # a checkerboard context refines the entropy parameters of half of y
 
     @property
     def num_levels(self) -> int:
         return len(self.lambdas)
+
+    def with_checkerboard(self) -> "ModelConfig":
+        """This architecture plus the checkerboard context, under its own name: its y strings
+        have another layout (FORMAT.md)."""
+        return dataclasses.replace(self, checkerboard=True, name="aec-mshc-v1")
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -11,6 +11,10 @@ Dataflow (level ``q`` picks one row of the gain tables)::
                                 y_s_hat -> * inv_gain[q] -> y_hat -> g_s -> x_hat
                                                             (or g_s_gan, the GAN decoder)
 
+With the optional checkerboard context (``ModelConfig.checkerboard``), half of ``y_s`` (the
+anchors) is coded first with the hyperprior's parameters, and the other half with parameters
+corrected from the decoded anchors (:class:`codec.nn.transforms.CheckerboardContext`).
+
 One set of weights serves every quality level: the per-channel gains set how finely each
 channel of ``y`` is quantized (Cui et al., "Asymmetric gained deep image compression"), and
 training draws the level at random for every batch.
@@ -26,6 +30,7 @@ import copy
 import dataclasses
 import hashlib
 import math
+import struct
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -46,7 +51,7 @@ from codec.entropy import (
     table_bytes,
 )
 from codec.errors import FormatError
-from codec.nn.transforms import Analysis, HyperAnalysis, HyperSynthesis, Synthesis
+from codec.nn.transforms import Analysis, CheckerboardContext, HyperAnalysis, HyperSynthesis, Synthesis, anchor_mask
 
 # y is 1/16 of the image and z 1/64: inputs are padded to a multiple of this.
 ALIGNMENT = 64
@@ -75,6 +80,7 @@ class AecModel(nn.Module):
         self.g_s_gan = Synthesis(n, m) if config.gan_decoder else None
         self.h_a = HyperAnalysis(n, m)
         self.h_s = HyperSynthesis(n, m)
+        self.context = CheckerboardContext(m) if config.checkerboard else None
         # Gains start at sqrt(lambda / geometric mean of lambdas): the quantization step that
         # balances rate and distortion scales as 1 / sqrt(lambda).
         log_l = torch.tensor([math.log(v) for v in config.lambdas])
@@ -98,6 +104,26 @@ class AecModel(nn.Module):
     def hyper(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
         scales, means = self.h_s(z_hat).chunk(2, dim=1)
         return scales, means
+
+    def add_checkerboard(self) -> None:
+        """Give the model a checkerboard context that starts out changing nothing."""
+        if self.context is None:
+            self.context = CheckerboardContext(self.config.latent_channels)
+            self.config = self.config.with_checkerboard()
+
+    def contextual(self, anchors_hat: Tensor, scales: Tensor, means: Tensor) -> tuple[Tensor, Tensor]:
+        """(scales, means) with the checkerboard context's corrections at the non-anchors."""
+        delta_scales, delta_means = self.context(anchors_hat, scales, means).chunk(2, dim=1)
+        others = ~anchor_mask(tuple(scales.shape[-2:])).to(scales.device)
+        return scales + delta_scales * others, means + delta_means * others
+
+    def contextual_for_coding(self, anchors_hat: Tensor, scales: Tensor, means: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`contextual` in float64, for the reason given in :meth:`hyper_for_coding`."""
+        weights = {k: v.double() for k, v in self.context.state_dict().items()}
+        delta = torch.func.functional_call(self.context, weights, (anchors_hat.double(), scales.double(), means.double()))
+        delta_scales, delta_means = delta.chunk(2, dim=1)
+        others = ~anchor_mask(tuple(scales.shape[-2:]))
+        return scales.double() + delta_scales * others, (means.double() + delta_means * others).float()
 
     def hyper_for_coding(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
         """:meth:`hyper` in float64 (scales kept in float64, means rounded to float32). The scales
@@ -127,6 +153,9 @@ class AecModel(nn.Module):
         medians = self.entropy_bottleneck._get_medians().detach().reshape(1, -1, 1, 1)
         z_hat = quantize_ste(z - medians) + medians
         scales, means = self.hyper(z_hat)
+        if self.context is not None:
+            anchors = anchor_mask(tuple(y_s.shape[-2:])).to(y_s.device)
+            scales, means = self.contextual((quantize_ste(y_s - means) + means) * anchors, scales, means)
         _, y_likelihoods = self.gaussian_conditional(y_s, scales, means)
         y_s_hat = quantize_ste(y_s - means) + means
         return y_s_hat * inv_gain, y_likelihoods, z_likelihoods
@@ -185,17 +214,46 @@ class AecModel(nn.Module):
         return decompress_z(self.entropy_bottleneck, z_string, z_shape)
 
     def code_y(self, y_s: Tensor, scales: Tensor, means: Tensor) -> tuple[bytes, int]:
-        """The string of the gained latent ``y_s`` and the checksum of the tables it was coded with."""
-        indexes = scale_indexes(self.gaussian_conditional, scales)
-        return compress_y(self.gaussian_conditional, y_s, indexes, means), indexes_checksum(indexes)
+        """The string of the gained latent ``y_s`` and the checksum of the tables it was coded with,
+        given the hyperprior's (scales, means)."""
+        gc = self.gaussian_conditional
+        if self.context is None:
+            indexes = scale_indexes(gc, scales)
+            return compress_y(gc, y_s, indexes, means), indexes_checksum(indexes)
+        a = anchor_mask(tuple(y_s.shape[-2:]))
+        indexes_a = scale_indexes(gc, scales[..., a])
+        string_a = compress_y(gc, y_s[..., a], indexes_a, means[..., a])
+        # The anchors as the decoder will have them (the encoder clamps symbols into their tables).
+        anchors_hat = torch.zeros_like(y_s)
+        anchors_hat[..., a] = decompress_y(gc, string_a, indexes_a, means[..., a])
+        scales, means = self.contextual_for_coding(anchors_hat, scales, means)
+        indexes_n = scale_indexes(gc, scales[..., ~a])
+        string_n = compress_y(gc, y_s[..., ~a], indexes_n, means[..., ~a])
+        return _ANCHORS_LEN.pack(len(string_a)) + string_a + string_n, _checksum(indexes_a, indexes_n)
 
     def decode_y(self, y_string: bytes, indexes_crc: int, scales: Tensor, means: Tensor) -> Tensor:
         """``y_s_hat``; raises FormatError on a bad string or when the table indexes do not match
         the encoder's."""
-        indexes = scale_indexes(self.gaussian_conditional, scales)
-        if indexes_checksum(indexes) != indexes_crc:
-            raise FormatError("cannot decode the latents: probability table selection differs from the encoder's")
-        return decompress_y(self.gaussian_conditional, y_string, indexes, means)
+        gc = self.gaussian_conditional
+        if self.context is None:
+            indexes = scale_indexes(gc, scales)
+            _check_indexes(indexes_checksum(indexes), indexes_crc)
+            return decompress_y(gc, y_string, indexes, means)
+        if len(y_string) < _ANCHORS_LEN.size:
+            raise FormatError(f"y string of {len(y_string)} bytes is too short for a checkerboard model")
+        (n,) = _ANCHORS_LEN.unpack_from(y_string)
+        string_a, string_n = y_string[_ANCHORS_LEN.size : _ANCHORS_LEN.size + n], y_string[_ANCHORS_LEN.size + n :]
+        if len(string_a) != n:
+            raise FormatError(f"y string declares {n} bytes of anchors but holds {len(string_a)}")
+        a = anchor_mask(tuple(scales.shape[-2:]))
+        indexes_a = scale_indexes(gc, scales[..., a])
+        y_hat = torch.zeros_like(means)
+        y_hat[..., a] = decompress_y(gc, string_a, indexes_a, means[..., a])
+        scales, means = self.contextual_for_coding(y_hat, scales, means)
+        indexes_n = scale_indexes(gc, scales[..., ~a])
+        _check_indexes(_checksum(indexes_a, indexes_n), indexes_crc)
+        y_hat[..., ~a] = decompress_y(gc, string_n, indexes_n, means[..., ~a])
+        return y_hat
 
     @torch.inference_mode()
     def decompress(self, c: Compressed, level: int) -> Tensor:
@@ -203,12 +261,14 @@ class AecModel(nn.Module):
 
     def bitstream_hash(self) -> bytes:
         """8-byte fingerprint of everything that decides what a file's strings decode to before
-        the synthesis transform: the entropy tables, the hyper-synthesis and the inverse gains.
+        the synthesis transform: the entropy tables, the hyper-synthesis, the checkerboard context (if
+        any) and the inverse gains.
         The fidelity and GAN decoders (``g_s``, ``g_s_gan``) are outside it: both read the same files."""
         h = hashlib.sha256()
         for chunk in table_bytes(self):
             h.update(chunk)
-        for name, t in sorted(self.h_s.state_dict().items()) + [("log_inv_gain", self.log_inv_gain)]:
+        context = sorted(self.context.state_dict(prefix="context.").items()) if self.context is not None else []
+        for name, t in sorted(self.h_s.state_dict().items()) + context + [("log_inv_gain", self.log_inv_gain)]:
             h.update(name.encode())
             h.update(t.detach().to(torch.float32).contiguous().numpy().tobytes())
         return h.digest()[:8]
@@ -217,6 +277,19 @@ class AecModel(nn.Module):
         """Loss that fits the EntropyBottleneck's quantiles, whose medians and tails set the
         range of its tables; it has its own optimizer and does not touch the transforms."""
         return self.entropy_bottleneck.loss()
+
+
+# A checkerboard model's y string: the length of the anchors' string, that string, the others'.
+_ANCHORS_LEN = struct.Struct("<I")
+
+
+def _checksum(indexes_a: Tensor, indexes_n: Tensor) -> int:
+    return indexes_checksum(torch.cat([indexes_a.flatten(), indexes_n.flatten()]))
+
+
+def _check_indexes(crc: int, expected: int) -> None:
+    if crc != expected:
+        raise FormatError("cannot decode the latents: probability table selection differs from the encoder's")
 
 
 def pad(x: Tensor) -> tuple[Tensor, tuple[int, int]]:

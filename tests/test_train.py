@@ -77,6 +77,22 @@ def test_a_run_with_soap_trains_and_exports(cli, photos, rd_run, tmp_path):
     assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("g_s."))
 
 
+def test_checkerboard_context_is_added_to_initial_weights_and_codes(cli, photos, rd_run, tmp_path):
+    """A continued run and its export-from-checkpoint both carry the new context; files round-trip."""
+    run = tmp_path / "ckbd"
+    r = cli("train", photos[0], "--init", rd_run / "export", "--out", run, "--steps", "3", "--crop", "64",
+            "--batch", "2", "--checkerboard", "-q")
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    assert cli("export", run, "-o", tmp_path / "again").returncode == 0
+    for weights in (run / "export", tmp_path / "again"):
+        config = json.loads((weights / "config.json").read_text())
+        assert config["model"]["checkerboard"] and config["model"]["name"] == "aec-mshc-v1"
+        aec, png = tmp_path / "x.aec", tmp_path / "x.png"
+        assert cli("encode", photos[0] / "coffee.jpg", "-o", aec, "--weights", weights, "-f").returncode == 0
+        assert cli("decode", aec, "-o", png, "--weights", weights, "-f").returncode == 0
+        assert np.asarray(Image.open(png)).shape == Image.open(photos[0] / "coffee.jpg").size[::-1] + (3,)
+
+
 def test_gan_stage_adds_a_decoder_that_reads_the_same_files(cli, photos, rd_run, tmp_path):
     rd_weights, gan_run = rd_run / "export", tmp_path / "gan"
     r = cli("train", photos[0], "--stage", "gan", "--init", rd_weights, "--val", photos[1], "--out", gan_run,
@@ -122,6 +138,8 @@ def test_an_option_of_the_other_stage_is_refused(cli, photos, tmp_path):
     assert r.returncode == 1 and b"--adversarial-weight does not apply to --stage rd" in r.stderr
     r = cli("train", photos[0], "--stage", "gan", "--init", tmp_path, "--steps", "1", "--optimizer", "soap")
     assert r.returncode == 1 and b"--optimizer does not apply to --stage gan" in r.stderr
+    r = cli("train", photos[0], "--stage", "gan", "--init", tmp_path, "--steps", "1", "--checkerboard")
+    assert r.returncode == 1 and b"--checkerboard does not apply to --stage gan" in r.stderr
     assert not (tmp_path / "run").exists()
 
 

@@ -8,6 +8,7 @@ training converge markedly faster for a few percent more compute.
 
 from __future__ import annotations
 
+import torch
 from compressai.layers import GDN
 from torch import Tensor, nn
 
@@ -77,3 +78,31 @@ class HyperSynthesis(nn.Sequential):
             nn.LeakyReLU(inplace=True),
             nn.Conv2d(m * 3 // 2, m * 2, 3, padding=1),
         )
+
+
+class CheckerboardContext(nn.Module):
+    """Corrections to the (scales, means) of the non-anchor half of ``y``, from its decoded
+    anchor half (He et al. 2021, "Checkerboard context model"). The anchors are the elements whose
+    row plus column is even; each non-anchor has four of them as direct neighbours, so two
+    parallel passes replace a serial context. The last layer starts at zero: a model given this
+    context codes exactly as before until training teaches it something."""
+
+    def __init__(self, m: int) -> None:
+        super().__init__()
+        self.context = nn.Conv2d(m, m, 5, padding=2)
+        self.parameters_net = nn.Sequential(
+            nn.Conv2d(3 * m, 2 * m, 1), nn.LeakyReLU(inplace=True), nn.Conv2d(2 * m, 2 * m, 1)
+        )
+        nn.init.zeros_(self.parameters_net[-1].weight)
+        nn.init.zeros_(self.parameters_net[-1].bias)
+
+    def forward(self, anchors_hat: Tensor, scales: Tensor, means: Tensor) -> Tensor:
+        """``anchors_hat``: y_hat with its non-anchors zeroed; returns the corrections, (scales,
+        means) along channels, to apply at the non-anchors only."""
+        return self.parameters_net(torch.cat([scales, means, self.context(anchors_hat)], dim=1))
+
+
+def anchor_mask(shape: tuple[int, int]) -> Tensor:
+    """Boolean (rows, columns) mask of the anchors: row plus column even."""
+    rows, cols = torch.arange(shape[0])[:, None], torch.arange(shape[1])[None, :]
+    return (rows + cols) % 2 == 0

@@ -88,6 +88,8 @@ class State:
     @classmethod
     def create(cls, cfg: TrainConfig, init: Path | None) -> State:
         model = (weights.load(init) if init else AecModel(cfg.model)).train()
+        if cfg.model.checkerboard:
+            model.add_checkerboard()
         main = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
         aux = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
         return cls(model, copy.deepcopy(model), _optimizer(cfg, main), torch.optim.Adam(aux, lr=cfg.aux_lr))

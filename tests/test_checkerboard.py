@@ -1,0 +1,76 @@
+"""The checkerboard context: the two-pass coder against the training path, on a real photo with the
+shipped weights given a context (zero, as training starts it, or perturbed, as training leaves it)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from codec import weights
+from codec.entropy import freeze_tables
+from codec.errors import FormatError
+from codec.model import AecModel, pad
+
+
+def _with_context(scale: float) -> AecModel:
+    model = weights.load(weights.default_weights_dir()).eval()
+    model.add_checkerboard()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in model.context.parameters_net[-1].parameters():
+            p.normal_(0, scale)
+    freeze_tables(model)
+    return model
+
+
+@pytest.fixture(scope="module")
+def x(astronaut: np.ndarray) -> torch.Tensor:
+    return pad(torch.from_numpy(astronaut[:256, :320].copy()).permute(2, 0, 1)[None].float().div_(255))[0]
+
+
+def test_zero_context_codes_as_the_plain_model(x):
+    plain = weights.load(weights.default_weights_dir()).eval()
+    model = _with_context(0.0)
+    assert model.config.name != plain.config.name and model.bitstream_hash() != plain.bitstream_hash()
+    for q in (1, 8):
+        c_plain, c = plain.compress(x, q), model.compress(x, q)
+        assert torch.equal(model.decompress(c, q), plain.decompress(c_plain, q))
+        assert 0 < len(c.y_string) - len(c_plain.y_string) <= 16  # the anchors' length and one more rANS flush
+
+
+@pytest.mark.parametrize("q", [2, 6])
+def test_decoded_latent_is_the_training_paths(x, q):
+    """A learned context moves the non-anchors' means; the file must decode to what training saw."""
+    model = _with_context(0.01)
+    c = model.compress(x, q)
+    with torch.inference_mode():
+        y_train = model.quantize(model.g_a(x), q)[0]
+        y_plain = weights.load(weights.default_weights_dir()).eval().quantize(model.g_a(x), q)[0]
+    y_file = model.decompress_latent(c, q)
+    assert (y_file - y_train).abs().max() < 1e-3
+    assert (y_file - y_plain).abs().max() > 1e-2  # the context did change the coding
+
+
+def test_bad_anchor_length_is_a_format_error(x):
+    model = _with_context(0.01)
+    c = model.compress(x, 4)
+    for y_string in (c.y_string[:3], (len(c.y_string)).to_bytes(4, "little") + c.y_string[4:]):
+        with pytest.raises(FormatError):
+            model.decompress_latent(c._replace(y_string=y_string), 4)
+
+
+def test_tiles_are_coded_with_their_own_context(x):
+    """Each tile's anchors are its own (no context across tiles), and every tile decodes to y
+    rounded on the grid set by its means."""
+    from codec import tiling
+
+    model = _with_context(0.01)
+    with torch.inference_mode():
+        y = model.g_a(x)
+    t = tiling.compress_tiles(model, y.clone(), 4, tile_size=128)
+    assert len(t.tiles) == 2 * 3
+    y_hat = tiling.decompress_tiles(model, t, 4)
+    with torch.inference_mode():
+        gain, inv_gain = model.gains(4)
+    assert ((y_hat / inv_gain - y * gain).abs() <= 0.5 + 1e-3).all()
