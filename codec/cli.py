@@ -281,7 +281,7 @@ def info(ctx, inputs, as_json, verbosity) -> None:
               help="rd: add a checkerboard context to the entropy model (also to --init's weights).")
 @click.option("--contractive-weight", type=float, default=1e-3, show_default=True, help="rd: weight of ||J_a||_F^2.")
 @click.option("--optimizer", type=click.Choice(["adam", "soap"]),
-              help='rd: adam (the default) or soap, which needs pytorch-optimizer (pip install "aecodec[train]").')
+              help='rd: soap (the default; needs pytorch-optimizer: pip install "aecodec[train]") or adam.')
 @click.option("--adversarial-weight", type=click.FloatRange(0), help="gan: weight of the adversarial loss [default: 0.05].")
 @click.option("--threads", type=int, default=2, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial weights and of the crops.")
@@ -316,7 +316,7 @@ def train(ctx, train_dirs, stage, val_dir, kodak_dir, out_dir, minutes, max_step
 
             model = ModelConfig(channels=channels, latent_channels=latent_channels)
             cfg = TrainConfig(**common, kodak_dir=kodak_dir or "", contractive_weight=contractive_weight,
-                              optimizer=optimizer or "adam",
+                              optimizer=optimizer or "soap",
                               model=model.with_checkerboard() if checkerboard else model,
                               **({"lr": lr} if lr else {}))
             export_dir = run(cfg, Path(init) if init else None, resume)

@@ -68,7 +68,7 @@ class TrainConfig:
     aux_lr: float = 1e-3
     clip: float = 1.0
     ema_decay: float = 0.999
-    optimizer: str = "adam"  # or "soap": Shampoo-preconditioned Adam (pytorch-optimizer), MODEL_CARD.md
+    optimizer: str = "soap"  # Shampoo-preconditioned Adam (pytorch-optimizer), or "adam"; MODEL_CARD.md
     contractive_weight: float = 1e-3  # weight of the ||J_a||_F^2 penalty, per pixel
     contractive_eps: float = 1e-2  # step of the finite-difference Jacobian-vector product
     downscale: tuple[float, float] = (0.5, 0.95)  # random downscaling to hide JPEG blocks

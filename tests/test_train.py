@@ -77,6 +77,14 @@ def test_a_run_with_soap_trains_and_exports(cli, photos, rd_run, tmp_path):
     assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("g_s."))
 
 
+def test_resuming_with_another_optimizer_is_refused(cli, photos, rd_run):
+    before = (rd_run / "checkpoint.pt").read_bytes()
+    r = cli("train", photos[0], "--out", rd_run, "--resume", "--optimizer", "adam", "--steps", "13",
+            "--channels", "8", "--latent-channels", "8", "--crop", "64", "--batch", "2")
+    assert r.returncode == 1 and b"was trained with soap: resume with --optimizer soap" in r.stderr
+    assert (rd_run / "checkpoint.pt").read_bytes() == before
+
+
 def test_checkerboard_context_is_added_to_initial_weights_and_codes(cli, photos, rd_run, tmp_path):
     """A continued run and its export-from-checkpoint both carry the new context; files round-trip."""
     run = tmp_path / "ckbd"
