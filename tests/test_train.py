@@ -82,6 +82,9 @@ def test_resuming_with_another_optimizer_is_refused(cli, photos, rd_run):
     r = cli("train", photos[0], "--out", rd_run, "--resume", "--optimizer", "adam", "--steps", "13",
             "--channels", "8", "--latent-channels", "8", "--crop", "64", "--batch", "2")
     assert r.returncode == 1 and b"was trained with soap: resume with --optimizer soap" in r.stderr
+    r = cli("train", photos[0], "--out", rd_run, "--resume", "--checkerboard", "--steps", "13",
+            "--channels", "8", "--latent-channels", "8", "--crop", "64", "--batch", "2")
+    assert r.returncode == 1 and b"resume without --checkerboard" in r.stderr
     assert (rd_run / "checkpoint.pt").read_bytes() == before
 
 

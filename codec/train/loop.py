@@ -159,8 +159,12 @@ def train(cfg: TrainConfig, init: Path | None = None, resume: bool = False) -> P
     cfg = replace(cfg, model=s.model.config)  # with --init, the architecture is the weights'
     ckpt_path = out_dir / CHECKPOINT
     if resume and ckpt_path.exists():
-        if (saved := torch.load(ckpt_path, weights_only=True)["config"].get("optimizer", "adam")) != cfg.optimizer:
+        saved_cfg = torch.load(ckpt_path, weights_only=True)["config"]
+        if (saved := saved_cfg.get("optimizer", "adam")) != cfg.optimizer:
             raise ValueError(f"the checkpoint in {out_dir} was trained with {saved}: resume with --optimizer {saved}")
+        if saved_cfg["model"].get("checkerboard", False) != cfg.model.checkerboard:
+            flag = "with" if saved_cfg["model"].get("checkerboard", False) else "without"
+            raise ValueError(f"the checkpoint in {out_dir} has another architecture: resume {flag} --checkerboard")
         s.load(ckpt_path)
     sampler = CropSampler(list_images(cfg.train_dirs), cfg.crop, cfg.downscale, cfg.seed + s.step)
     val_x = center_crops(list_images([cfg.val_dir])[:24], cfg.crop) if cfg.val_dir else None
