@@ -274,6 +274,10 @@ def info(ctx, inputs, as_json, verbosity) -> None:
 @click.option("--steps", "max_steps", type=int, default=1_000_000, show_default=True, help="Step budget (whichever ends first).")
 @click.option("--channels", type=int, default=64, show_default=True, help="rd: N, width of the transforms.")
 @click.option("--latent-channels", type=int, default=128, show_default=True, help="rd: M, channels of the latent.")
+@click.option("--analysis-channels", type=int,
+              help="rd: width of the encoder [default: --channels]; with --init, widens its encoder.")
+@click.option("--synthesis-channels", type=int,
+              help="rd: width of the decoders [default: --channels]; with --init, widens its decoders.")
 @click.option("--crop", type=int, help="Crop side [default: 256 for rd, 128 for gan].")
 @click.option("--batch", type=int, default=4, show_default=True)
 @click.option("--lr", type=float, help="Peak learning rate [default: 4e-4 for rd, 1e-4 for gan].")
@@ -289,7 +293,8 @@ def info(ctx, inputs, as_json, verbosity) -> None:
 @click.option("--resume", is_flag=True, help="Continue from the run folder's checkpoint.")
 @_verbosity
 @_guard
-def train(ctx, train_dirs, stage, val_dir, kodak_dir, out_dir, minutes, max_steps, channels, latent_channels, crop,
+def train(ctx, train_dirs, stage, val_dir, kodak_dir, out_dir, minutes, max_steps, channels, latent_channels,
+          analysis_channels, synthesis_channels, crop,
           batch, lr, checkerboard, contractive_weight, optimizer, adversarial_weight, threads, seed, init, resume, verbosity) -> None:
     """Train on folders of images and export the weights (stage rd, then stage gan)."""
     from codec.config import GanConfig, ModelConfig, TrainConfig
@@ -298,7 +303,8 @@ def train(ctx, train_dirs, stage, val_dir, kodak_dir, out_dir, minutes, max_step
               "time_budget_s": minutes * 60, "max_steps": max_steps, "batch": batch, "threads": threads, "seed": seed,
               **({"crop": crop} if crop else {})}
     stage_only = (("--kodak", kodak_dir, "rd"), ("--optimizer", optimizer, "rd"),
-                  ("--checkerboard", checkerboard or None, "rd"),
+                  ("--checkerboard", checkerboard or None, "rd"), ("--analysis-channels", analysis_channels, "rd"),
+                  ("--synthesis-channels", synthesis_channels, "rd"),
                   ("--adversarial-weight", adversarial_weight, "gan"))
     if misplaced := [name for name, value, its_stage in stage_only if value is not None and its_stage != stage]:
         raise Failure(f"{', '.join(misplaced)} does not apply to --stage {stage}")
@@ -314,7 +320,8 @@ def train(ctx, train_dirs, stage, val_dir, kodak_dir, out_dir, minutes, max_step
         else:
             from codec.train.loop import train as run
 
-            model = ModelConfig(channels=channels, latent_channels=latent_channels)
+            model = ModelConfig(channels=channels, latent_channels=latent_channels,
+                                analysis_channels=analysis_channels, synthesis_channels=synthesis_channels)
             cfg = TrainConfig(**common, kodak_dir=kodak_dir or "", contractive_weight=contractive_weight,
                               optimizer=optimizer or "soap",
                               model=model.with_checkerboard() if checkerboard else model,

@@ -25,6 +25,16 @@ class ModelConfig:
     lambdas: tuple[float, ...] = DEFAULT_LAMBDAS  # one per quality level, best last
     gan_decoder: bool = False  # a second, adversarially trained synthesis transform g_s_gan
     checkerboard: bool = False  # a checkerboard context refines the entropy parameters of half of y
+    analysis_channels: int | None = None  # width of the encoder g_a (None: channels)
+    synthesis_channels: int | None = None  # width of the decoders g_s and g_s_gan (None: channels)
+
+    @property
+    def encoder_channels(self) -> int:
+        return self.analysis_channels or self.channels
+
+    @property
+    def decoder_channels(self) -> int:
+        return self.synthesis_channels or self.channels
 
     @property
     def num_levels(self) -> int:

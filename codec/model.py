@@ -51,7 +51,7 @@ from codec.entropy import (
     table_bytes,
 )
 from codec.errors import FormatError
-from codec.nn.transforms import Analysis, CheckerboardContext, HyperAnalysis, HyperSynthesis, Synthesis, anchor_mask
+from codec.nn.transforms import Analysis, CheckerboardContext, HyperAnalysis, HyperSynthesis, Synthesis, anchor_mask, widened
 
 # y is 1/16 of the image and z 1/64: inputs are padded to a multiple of this.
 ALIGNMENT = 64
@@ -75,9 +75,9 @@ class AecModel(nn.Module):
         super().__init__()
         n, m = config.channels, config.latent_channels
         self.config = config
-        self.g_a = Analysis(n, m)
-        self.g_s = Synthesis(n, m)
-        self.g_s_gan = Synthesis(n, m) if config.gan_decoder else None
+        self.g_a = Analysis(config.encoder_channels, m)
+        self.g_s = Synthesis(config.decoder_channels, m)
+        self.g_s_gan = Synthesis(config.decoder_channels, m) if config.gan_decoder else None
         self.h_a = HyperAnalysis(n, m)
         self.h_s = HyperSynthesis(n, m)
         self.context = CheckerboardContext(m) if config.checkerboard else None
@@ -110,6 +110,21 @@ class AecModel(nn.Module):
         if self.context is None:
             self.context = CheckerboardContext(self.config.latent_channels)
             self.config = self.config.with_checkerboard()
+
+    def widen_transforms(self, analysis: int, synthesis: int) -> None:
+        """Give the encoder and the decoders these widths. The model codes and decodes exactly as
+        before until training uses the new channels; the entropy model and the bitstream stay."""
+        m, before = self.config.latent_channels, (self.config.encoder_channels, self.config.decoder_channels)
+        for name, had, wanted in zip(("analysis", "synthesis"), before, (analysis, synthesis)):
+            if wanted < had:
+                raise ValueError(f"the {name} transform has {had} channels already; it cannot shrink to {wanted}")
+        if analysis != before[0]:
+            self.g_a = widened(self.g_a, Analysis(analysis, m))
+        if synthesis != before[1]:
+            self.g_s = widened(self.g_s, Synthesis(synthesis, m))
+            if self.g_s_gan is not None:
+                self.g_s_gan = widened(self.g_s_gan, Synthesis(synthesis, m))
+        self.config = dataclasses.replace(self.config, analysis_channels=analysis, synthesis_channels=synthesis)
 
     def contextual(self, anchors_hat: Tensor, scales: Tensor, means: Tensor) -> tuple[Tensor, Tensor]:
         """(scales, means) with the checkerboard context's corrections at the non-anchors."""

@@ -104,6 +104,21 @@ def test_checkerboard_context_is_added_to_initial_weights_and_codes(cli, photos,
         assert np.asarray(Image.open(png)).shape == Image.open(photos[0] / "coffee.jpg").size[::-1] + (3,)
 
 
+def test_widened_transforms_train_export_and_must_be_resumed_as_wide(cli, photos, rd_run, tmp_path):
+    run = tmp_path / "wide"
+    r = cli("train", photos[0], "--init", rd_run / "export", "--out", run, "--steps", "2", "--crop", "64",
+            "--batch", "2", "--analysis-channels", "10", "--synthesis-channels", "12", "-q")
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    config = json.loads((run / "export" / "config.json").read_text())["model"]
+    assert (config["analysis_channels"], config["synthesis_channels"]) == (10, 12)
+    aec, png = tmp_path / "x.aec", tmp_path / "x.png"
+    assert cli("encode", photos[0] / "coffee.jpg", "-o", aec, "--weights", run / "export").returncode == 0
+    assert cli("decode", aec, "-o", png, "--weights", run / "export").returncode == 0
+    r = cli("train", photos[0], "--init", rd_run / "export", "--out", run, "--resume", "--steps", "3",
+            "--crop", "64", "--batch", "2", "--analysis-channels", "10")
+    assert r.returncode == 1 and b"resume with --synthesis-channels 12" in r.stderr
+
+
 def test_gan_stage_adds_a_decoder_that_reads_the_same_files(cli, photos, rd_run, tmp_path):
     rd_weights, gan_run = rd_run / "export", tmp_path / "gan"
     r = cli("train", photos[0], "--stage", "gan", "--init", rd_weights, "--val", photos[1], "--out", gan_run,

@@ -56,6 +56,25 @@ class Synthesis(nn.Sequential):
         )
 
 
+def widened(old: nn.Sequential, new: nn.Sequential) -> nn.Sequential:
+    """``new``, a wider instance of ``old``'s architecture, made to compute ``old``'s function:
+    the old weights fill the leading slices and the weights that read the added channels are
+    zero, while those that write them keep their random start, so training can put them to use
+    (Net2Net's idea, Chen et al. 2016). GDN's new cross terms start at zero too."""
+    with torch.no_grad():
+        for a, b in zip(old.modules(), new.modules(), strict=True):
+            if isinstance(b, (nn.Conv2d, nn.ConvTranspose2d)):
+                reads = 0 if isinstance(b, nn.ConvTranspose2d) else 1  # the input-channel axis
+                kept = a.weight.shape[reads]
+                b.weight.narrow(reads, kept, b.weight.shape[reads] - kept).zero_()
+                b.weight[tuple(slice(0, n) for n in a.weight.shape)] = a.weight
+                b.bias[: len(a.bias)] = a.bias
+            elif isinstance(b, GDN):
+                b.beta[: len(a.beta)] = a.beta
+                b.gamma[: len(a.gamma), : len(a.gamma)] = a.gamma
+    return new
+
+
 class HyperAnalysis(nn.Sequential):
     """h_a: latent y to hyper-latent z (1/64 resolution)."""
 

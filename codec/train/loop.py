@@ -90,6 +90,9 @@ class State:
         model = (weights.load(init) if init else AecModel(cfg.model)).train()
         if cfg.model.checkerboard:
             model.add_checkerboard()
+        if cfg.model.analysis_channels or cfg.model.synthesis_channels:
+            model.widen_transforms(cfg.model.analysis_channels or model.config.encoder_channels,
+                                   cfg.model.synthesis_channels or model.config.decoder_channels)
         main = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
         aux = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
         return cls(model, copy.deepcopy(model), _optimizer(cfg, main), torch.optim.Adam(aux, lr=cfg.aux_lr))
@@ -165,6 +168,11 @@ def train(cfg: TrainConfig, init: Path | None = None, resume: bool = False) -> P
         if saved_cfg["model"].get("checkerboard", False) != cfg.model.checkerboard:
             flag = "with" if saved_cfg["model"].get("checkerboard", False) else "without"
             raise ValueError(f"the checkpoint in {out_dir} has another architecture: resume {flag} --checkerboard")
+        saved_model = ModelConfig.from_json(saved_cfg["model"])
+        for option, saved, now in (("--analysis-channels", saved_model.encoder_channels, cfg.model.encoder_channels),
+                                   ("--synthesis-channels", saved_model.decoder_channels, cfg.model.decoder_channels)):
+            if saved != now:
+                raise ValueError(f"the checkpoint in {out_dir} has another architecture: resume with {option} {saved}")
         s.load(ckpt_path)
     sampler = CropSampler(list_images(cfg.train_dirs), cfg.crop, cfg.downscale, cfg.seed + s.step)
     val_x = center_crops(list_images([cfg.val_dir])[:24], cfg.crop) if cfg.val_dir else None
