@@ -149,6 +149,18 @@ def test_gan_stage_adds_a_decoder_that_reads_the_same_files(cli, photos, rd_run,
     assert apart > 0
     assert np.abs(half - fidelity).mean() < apart and np.abs(half - gan).mean() < apart
 
+    # Resuming on top of other weights: one line, and the checkpoint left as it was.
+    from codec import weights
+
+    wide = weights.load(rd_weights)
+    wide.widen_transforms(wide.config.encoder_channels, 2 * wide.config.decoder_channels)
+    weights.export(wide, tmp_path / "wide")
+    before = (gan_run / "gan_checkpoint.pt").read_bytes()
+    r = cli("train", photos[0], "--stage", "gan", "--init", tmp_path / "wide", "--out", gan_run, "--resume",
+            "--steps", "9", "--crop", "64", "--batch", "2")
+    assert r.returncode == 1 and b"holds a model of another architecture" in r.stderr and b"Traceback" not in r.stderr
+    assert (gan_run / "gan_checkpoint.pt").read_bytes() == before
+
 
 def test_gan_decoder_absent_or_realism_out_of_range(cli, rd_run, photo_png, tmp_path):
     aec = tmp_path / "x.aec"

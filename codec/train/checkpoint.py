@@ -4,6 +4,7 @@ torch's tensors-and-plain-containers loader."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,11 +24,18 @@ def save(path: Path, parts: dict[str, Stateful], step: int, elapsed_s: float, co
     tmp.replace(path)
 
 
-def load(path: Path, parts: dict[str, Stateful]) -> tuple[int, float]:
-    """Fill ``parts`` from the checkpoint; returns its step and elapsed seconds."""
+def load(path: Path, parts: dict[str, Stateful], check: Callable[[dict[str, Any]], None] = lambda config: None,
+         ) -> tuple[int, float]:
+    """Fill ``parts`` from the checkpoint once ``check`` has accepted the configuration it was
+    saved with (it raises ValueError if not); returns its step and elapsed seconds."""
     import torch
 
     ckpt = torch.load(path, weights_only=True)
-    for name, part in parts.items():
-        part.load_state_dict(ckpt[name])
+    check(ckpt["config"])
+    try:
+        for name, part in parts.items():
+            part.load_state_dict(ckpt[name])
+    except RuntimeError:  # tensors of other shapes: a run of another architecture
+        raise ValueError(f"{path} holds a model of another architecture: resume with the options the run "
+                         "was started with") from None
     return ckpt["step"], ckpt["elapsed"]

@@ -103,8 +103,22 @@ class State:
     def save(self, path: Path, cfg: TrainConfig) -> None:
         checkpoint.save(path, self.parts(), self.step, self.elapsed_s, asdict(cfg))
 
-    def load(self, path: Path) -> None:
-        self.step, self.elapsed_s = checkpoint.load(path, self.parts())
+    def load(self, path: Path, cfg: TrainConfig) -> None:
+        self.step, self.elapsed_s = checkpoint.load(path, self.parts(), lambda saved: _check_resumable(saved, cfg, path))
+
+
+def _check_resumable(saved: dict, cfg: TrainConfig, path: Path) -> None:
+    """Name the option that differs, rather than fail inside the optimizer or load_state_dict."""
+    if (optimizer := saved.get("optimizer", "adam")) != cfg.optimizer:
+        raise ValueError(f"{path} was trained with {optimizer}: resume with --optimizer {optimizer}")
+    saved_model = ModelConfig.from_json(saved["model"])
+    if saved_model.checkerboard != cfg.model.checkerboard:
+        raise ValueError(f"{path} has another architecture: resume {'with' if saved_model.checkerboard else 'without'} "
+                         "--checkerboard")
+    for option, width, now in (("--analysis-channels", saved_model.encoder_channels, cfg.model.encoder_channels),
+                               ("--synthesis-channels", saved_model.decoder_channels, cfg.model.decoder_channels)):
+        if width != now:
+            raise ValueError(f"{path} has another architecture: resume with {option} {width}")
 
 
 class StepStats(NamedTuple):
@@ -162,18 +176,7 @@ def train(cfg: TrainConfig, init: Path | None = None, resume: bool = False) -> P
     cfg = replace(cfg, model=s.model.config)  # with --init, the architecture is the weights'
     ckpt_path = out_dir / CHECKPOINT
     if resume and ckpt_path.exists():
-        saved_cfg = torch.load(ckpt_path, weights_only=True)["config"]
-        if (saved := saved_cfg.get("optimizer", "adam")) != cfg.optimizer:
-            raise ValueError(f"the checkpoint in {out_dir} was trained with {saved}: resume with --optimizer {saved}")
-        if saved_cfg["model"].get("checkerboard", False) != cfg.model.checkerboard:
-            flag = "with" if saved_cfg["model"].get("checkerboard", False) else "without"
-            raise ValueError(f"the checkpoint in {out_dir} has another architecture: resume {flag} --checkerboard")
-        saved_model = ModelConfig.from_json(saved_cfg["model"])
-        for option, saved, now in (("--analysis-channels", saved_model.encoder_channels, cfg.model.encoder_channels),
-                                   ("--synthesis-channels", saved_model.decoder_channels, cfg.model.decoder_channels)):
-            if saved != now:
-                raise ValueError(f"the checkpoint in {out_dir} has another architecture: resume with {option} {saved}")
-        s.load(ckpt_path)
+        s.load(ckpt_path, cfg)
     sampler = CropSampler(list_images(cfg.train_dirs), cfg.crop, cfg.downscale, cfg.seed + s.step)
     val_x = center_crops(list_images([cfg.val_dir])[:24], cfg.crop) if cfg.val_dir else None
     kodak = list_images([cfg.kodak_dir]) if cfg.kodak_dir else []
