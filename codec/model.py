@@ -128,17 +128,15 @@ class AecModel(nn.Module):
 
     def contextual(self, anchors_hat: Tensor, scales: Tensor, means: Tensor) -> tuple[Tensor, Tensor]:
         """(scales, means) with the checkerboard context's corrections at the non-anchors."""
-        delta_scales, delta_means = self.context(anchors_hat, scales, means).chunk(2, dim=1)
-        others = ~anchor_mask(tuple(scales.shape[-2:])).to(scales.device)
-        return scales + delta_scales * others, means + delta_means * others
+        return _at_non_anchors(self.context(anchors_hat, scales, means), scales, means)
 
     def contextual_for_coding(self, anchors_hat: Tensor, scales: Tensor, means: Tensor) -> tuple[Tensor, Tensor]:
         """:meth:`contextual` in float64, for the reason given in :meth:`hyper_for_coding`."""
         weights = {k: v.double() for k, v in self.context.state_dict().items()}
-        delta = torch.func.functional_call(self.context, weights, (anchors_hat.double(), scales.double(), means.double()))
-        delta_scales, delta_means = delta.chunk(2, dim=1)
-        others = ~anchor_mask(tuple(scales.shape[-2:]))
-        return scales.double() + delta_scales * others, (means.double() + delta_means * others).float()
+        scales, means = scales.double(), means.double()
+        delta = torch.func.functional_call(self.context, weights, (anchors_hat.double(), scales, means))
+        scales, means = _at_non_anchors(delta, scales, means)
+        return scales, means.float()
 
     def hyper_for_coding(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
         """:meth:`hyper` in float64 (scales kept in float64, means rounded to float32). The scales
@@ -236,14 +234,11 @@ class AecModel(nn.Module):
             indexes = scale_indexes(gc, scales)
             return compress_y(gc, y_s, indexes, means), indexes_checksum(indexes)
         a = anchor_mask(tuple(y_s.shape[-2:]))
-        indexes_a = scale_indexes(gc, scales[..., a])
-        string_a = compress_y(gc, y_s[..., a], indexes_a, means[..., a])
-        # The anchors as the decoder will have them (the encoder clamps symbols into their tables).
-        anchors_hat = torch.zeros_like(y_s)
-        anchors_hat[..., a] = decompress_y(gc, string_a, indexes_a, means[..., a])
-        scales, means = self.contextual_for_coding(anchors_hat, scales, means)
-        indexes_n = scale_indexes(gc, scales[..., ~a])
-        string_n = compress_y(gc, y_s[..., ~a], indexes_n, means[..., ~a])
+        string_a = compress_y(gc, y_s[..., a], scale_indexes(gc, scales[..., a]), means[..., a])
+        # The rest is coded with the anchors as the decoder will have them (the encoder clamps
+        # symbols into their tables).
+        _, indexes_a, indexes_n, means_n = self._anchor_pass(string_a, scales, means)
+        string_n = compress_y(gc, y_s[..., ~a], indexes_n, means_n)
         return _ANCHORS_LEN.pack(len(string_a)) + string_a + string_n, _checksum(indexes_a, indexes_n)
 
     def decode_y(self, y_string: bytes, indexes_crc: int, scales: Tensor, means: Tensor) -> Tensor:
@@ -260,15 +255,22 @@ class AecModel(nn.Module):
         string_a, string_n = y_string[_ANCHORS_LEN.size : _ANCHORS_LEN.size + n], y_string[_ANCHORS_LEN.size + n :]
         if len(string_a) != n:
             raise FormatError(f"y string declares {n} bytes of anchors but holds {len(string_a)}")
+        y_hat, indexes_a, indexes_n, means_n = self._anchor_pass(string_a, scales, means)
+        _check_indexes(_checksum(indexes_a, indexes_n), indexes_crc)
+        y_hat[..., ~anchor_mask(tuple(scales.shape[-2:]))] = decompress_y(gc, string_n, indexes_n, means_n)
+        return y_hat
+
+    def _anchor_pass(self, string_a: bytes, scales: Tensor, means: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """What both coder and decoder derive from the anchors' string: the latent with its
+        anchors decoded (zeros elsewhere), the anchors' table indexes, and the others' table
+        indexes and means, refined by the context."""
+        gc = self.gaussian_conditional
         a = anchor_mask(tuple(scales.shape[-2:]))
         indexes_a = scale_indexes(gc, scales[..., a])
         y_hat = torch.zeros_like(means)
         y_hat[..., a] = decompress_y(gc, string_a, indexes_a, means[..., a])
         scales, means = self.contextual_for_coding(y_hat, scales, means)
-        indexes_n = scale_indexes(gc, scales[..., ~a])
-        _check_indexes(_checksum(indexes_a, indexes_n), indexes_crc)
-        y_hat[..., ~a] = decompress_y(gc, string_n, indexes_n, means[..., ~a])
-        return y_hat
+        return y_hat, indexes_a, scale_indexes(gc, scales[..., ~a]), means[..., ~a]
 
     @torch.inference_mode()
     def decompress(self, c: Compressed, level: int) -> Tensor:
@@ -296,6 +298,14 @@ class AecModel(nn.Module):
 
 # A checkerboard model's y string: the length of the anchors' string, that string, the others'.
 _ANCHORS_LEN = struct.Struct("<I")
+
+
+def _at_non_anchors(delta: Tensor, scales: Tensor, means: Tensor) -> tuple[Tensor, Tensor]:
+    """(scales, means) plus the context's corrections ``delta`` (scales, means along channels), at
+    the non-anchors only."""
+    delta_scales, delta_means = delta.chunk(2, dim=1)
+    others = ~anchor_mask(tuple(scales.shape[-2:])).to(scales.device)
+    return scales + delta_scales * others, means + delta_means * others
 
 
 def _checksum(indexes_a: Tensor, indexes_n: Tensor) -> int:
