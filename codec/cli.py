@@ -273,7 +273,8 @@ def info(ctx, inputs, as_json, verbosity) -> None:
 @click.option("--minutes", type=float, default=60.0, show_default=True, help="Wall-time budget; the schedule decays within it.")
 @click.option("--steps", "max_steps", type=int, default=1_000_000, show_default=True, help="Step budget (whichever ends first).")
 @click.option("--channels", type=int, default=64, show_default=True, help="rd: N, width of the transforms.")
-@click.option("--latent-channels", type=int, default=128, show_default=True, help="rd: M, channels of the latent.")
+@click.option("--latent-channels", type=int,
+              help="rd: M, channels of the latent [default: 128]; with --init, widens its latent.")
 @click.option("--analysis-channels", type=int,
               help="rd: width of the encoder [default: --channels]; with --init, widens its encoder.")
 @click.option("--synthesis-channels", type=int,
@@ -319,7 +320,10 @@ def train(ctx, train_dirs, stage, val_dir, kodak_dir, out_dir, minutes, max_step
             export_dir = train_gan(cfg, Path(init), resume)
         else:
             from codec.train.loop import train as run
+            from codec.weights import read_config
 
+            if latent_channels is None:
+                latent_channels = read_config(Path(init)).get("model", {}).get("latent_channels", 128) if init else 128
             model = ModelConfig(channels=channels, latent_channels=latent_channels,
                                 analysis_channels=analysis_channels, synthesis_channels=synthesis_channels)
             cfg = TrainConfig(**common, kodak_dir=kodak_dir or "", contractive_weight=contractive_weight,

@@ -51,7 +51,9 @@ from codec.entropy import (
     table_bytes,
 )
 from codec.errors import FormatError
-from codec.nn.transforms import Analysis, CheckerboardContext, HyperAnalysis, HyperSynthesis, Synthesis, anchor_mask, widened
+from codec.nn.transforms import (
+    Analysis, CheckerboardContext, Down, HyperAnalysis, HyperSynthesis, Synthesis, Up, anchor_mask, embed, widened,
+)
 
 # y is 1/16 of the image and z 1/64: inputs are padded to a multiple of this.
 ALIGNMENT = 64
@@ -81,10 +83,7 @@ class AecModel(nn.Module):
         self.h_a = HyperAnalysis(n, m)
         self.h_s = HyperSynthesis(n, m)
         self.context = CheckerboardContext(m) if config.checkerboard else None
-        # Gains start at sqrt(lambda / geometric mean of lambdas): the quantization step that
-        # balances rate and distortion scales as 1 / sqrt(lambda).
-        log_l = torch.tensor([math.log(v) for v in config.lambdas])
-        log_g = 0.5 * (log_l - log_l.mean())
+        log_g = _initial_log_gains(config.lambdas)
         self.log_gain = nn.Parameter(log_g[:, None].repeat(1, m))
         self.log_inv_gain = nn.Parameter(-log_g[:, None].repeat(1, m))
         self.entropy_bottleneck = EntropyBottleneck(n)
@@ -125,6 +124,42 @@ class AecModel(nn.Module):
             if self.g_s_gan is not None:
                 self.g_s_gan = widened(self.g_s_gan, Synthesis(synthesis, m))
         self.config = dataclasses.replace(self.config, analysis_channels=analysis, synthesis_channels=synthesis)
+
+    def widen_latent(self, m: int) -> None:
+        """Give the latent ``m`` channels. The new ones start at zero, coded at mean zero with the
+        narrowest table (a few bytes an image), and the decoders read them with random weights,
+        so training can put them to use; until it does, the model decodes the same images."""
+        old, n = self.config.latent_channels, self.config.channels
+        if m == old:
+            return
+        if m < old:
+            raise ValueError(f"the latent has {old} channels already; it cannot shrink to {m}")
+        keep = torch.arange(old)
+
+        def chunks(k: int) -> Tensor:  # the old channels of k concatenated m-channel groups
+            return torch.cat([keep + i * m for i in range(k)])
+
+        self.g_a[-1] = embed(self.g_a[-1], Down(self.config.encoder_channels, m), zero_new_outputs=True)
+        for g_s in (self.g_s, self.g_s_gan):
+            if g_s is not None:
+                g_s[0] = embed(g_s[0], Up(m, self.config.decoder_channels), zero_new_inputs=False)
+        self.h_a[0] = embed(self.h_a[0], nn.Conv2d(m, n, 3, padding=1), zero_new_inputs=False)
+        h_s = HyperSynthesis(n, m)
+        embed(self.h_s[0], h_s[0])
+        embed(self.h_s[2], h_s[2])
+        embed(self.h_s[4], h_s[4], out_idx=chunks(2), zero_new_outputs=True)  # new scales at the bound, means 0
+        self.h_s = h_s
+        if self.context is not None:
+            context = CheckerboardContext(m)
+            embed(self.context.context, context.context, zero_new_inputs=False)
+            embed(self.context.parameters_net[0], context.parameters_net[0], in_idx=chunks(3))
+            embed(self.context.parameters_net[2], context.parameters_net[2], out_idx=chunks(2), zero_new_outputs=True)
+            self.context = context
+        log_g = _initial_log_gains(self.config.lambdas)[:, None].repeat(1, m - old)
+        with torch.no_grad():
+            self.log_gain = nn.Parameter(torch.cat([self.log_gain, log_g], 1))
+            self.log_inv_gain = nn.Parameter(torch.cat([self.log_inv_gain, -log_g], 1))
+        self.config = dataclasses.replace(self.config, latent_channels=m)
 
     def contextual(self, anchors_hat: Tensor, scales: Tensor, means: Tensor) -> tuple[Tensor, Tensor]:
         """(scales, means) with the checkerboard context's corrections at the non-anchors."""
@@ -298,6 +333,13 @@ class AecModel(nn.Module):
 
 # A checkerboard model's y string: the length of the anchors' string, that string, the others'.
 _ANCHORS_LEN = struct.Struct("<I")
+
+
+def _initial_log_gains(lambdas: tuple[float, ...]) -> Tensor:
+    """Gains start at sqrt(lambda / geometric mean of lambdas): the quantization step that
+    balances rate and distortion scales as 1 / sqrt(lambda)."""
+    log_l = torch.tensor([math.log(v) for v in lambdas])
+    return 0.5 * (log_l - log_l.mean())
 
 
 def _at_non_anchors(delta: Tensor, scales: Tensor, means: Tensor) -> tuple[Tensor, Tensor]:

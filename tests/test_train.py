@@ -104,18 +104,21 @@ def test_checkerboard_context_is_added_to_initial_weights_and_codes(cli, photos,
         assert np.asarray(Image.open(png)).shape == Image.open(photos[0] / "coffee.jpg").size[::-1] + (3,)
 
 
-def test_widened_transforms_train_export_and_must_be_resumed_as_wide(cli, photos, rd_run, tmp_path):
+def test_widened_model_trains_exports_and_must_be_resumed_as_wide(cli, photos, rd_run, tmp_path):
     run = tmp_path / "wide"
     r = cli("train", photos[0], "--init", rd_run / "export", "--out", run, "--steps", "2", "--crop", "64",
-            "--batch", "2", "--analysis-channels", "10", "--synthesis-channels", "12", "-q")
+            "--batch", "2", "--latent-channels", "11", "--analysis-channels", "10", "--synthesis-channels", "12", "-q")
     assert r.returncode == 0, r.stderr.decode()[-2000:]
     config = json.loads((run / "export" / "config.json").read_text())["model"]
-    assert (config["analysis_channels"], config["synthesis_channels"]) == (10, 12)
+    assert (config["latent_channels"], config["analysis_channels"], config["synthesis_channels"]) == (11, 10, 12)
     aec, png = tmp_path / "x.aec", tmp_path / "x.png"
     assert cli("encode", photos[0] / "coffee.jpg", "-o", aec, "--weights", run / "export").returncode == 0
     assert cli("decode", aec, "-o", png, "--weights", run / "export").returncode == 0
     r = cli("train", photos[0], "--init", rd_run / "export", "--out", run, "--resume", "--steps", "3",
             "--crop", "64", "--batch", "2", "--analysis-channels", "10")
+    assert r.returncode == 1 and b"resume with --latent-channels 11" in r.stderr
+    r = cli("train", photos[0], "--init", rd_run / "export", "--out", run, "--resume", "--steps", "3",
+            "--crop", "64", "--batch", "2", "--latent-channels", "11", "--analysis-channels", "10")
     assert r.returncode == 1 and b"resume with --synthesis-channels 12" in r.stderr
 
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from codec import weights
+from codec.entropy import freeze_tables
 from codec.model import pad
 
 
@@ -36,3 +37,30 @@ def test_transforms_do_not_shrink():
         model.widen_transforms(63, 64)
     with pytest.raises(ValueError, match="synthesis transform has 64 channels already"):
         model.widen_transforms(64, 63)
+
+
+def test_widened_latent_codes_and_decodes_the_same_image(astronaut: np.ndarray):
+    """With a trained checkerboard context too, so that every concatenation of per-channel groups
+    (scales, means, context features) is remapped; the new channels cost under a bit."""
+    model = weights.load(weights.default_weights_dir()).eval()
+    model.add_checkerboard()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in model.context.parameters_net[-1].parameters():
+            p.normal_(0, 0.01)
+    wide = copy.deepcopy(model)
+    wide.widen_latent(model.config.latent_channels + 16)
+    assert wide.config.latent_channels == model.config.latent_channels + 16 and wide.log_gain.shape[1] == wide.config.latent_channels
+    for m in (model, wide):
+        freeze_tables(m)
+    x = pad(torch.from_numpy(astronaut[:128, :192].copy()).permute(2, 0, 1)[None].float().div_(255))[0]
+    for q in (1, 8):
+        c, c_wide = model.compress(x, q), wide.compress(x, q)
+        assert abs(len(c_wide.y_string) - len(c.y_string)) <= 2 and c_wide.z_string == c.z_string
+        assert (wide.decompress(c_wide, q) - model.decompress(c, q)).abs().max() < 1e-5
+        with torch.no_grad():
+            out, out_wide = model.forward_from_y(model.g_a(x), q), wide.forward_from_y(wide.g_a(x), q)
+        assert (out_wide.x_hat - out.x_hat).abs().max() < 1e-5
+        assert out.y_likelihoods.log2().sum() - out_wide.y_likelihoods.log2().sum() < 1.0
+    with pytest.raises(ValueError, match="cannot shrink"):
+        wide.widen_latent(model.config.latent_channels)

@@ -64,15 +64,51 @@ def widened(old: nn.Sequential, new: nn.Sequential) -> nn.Sequential:
     with torch.no_grad():
         for a, b in zip(old.modules(), new.modules(), strict=True):
             if isinstance(b, (nn.Conv2d, nn.ConvTranspose2d)):
-                reads = 0 if isinstance(b, nn.ConvTranspose2d) else 1  # the input-channel axis
-                kept = a.weight.shape[reads]
-                b.weight.narrow(reads, kept, b.weight.shape[reads] - kept).zero_()
-                b.weight[tuple(slice(0, n) for n in a.weight.shape)] = a.weight
-                b.bias[: len(a.bias)] = a.bias
+                embed(a, b)
             elif isinstance(b, GDN):
                 b.beta[: len(a.beta)] = a.beta
                 b.gamma[: len(a.gamma), : len(a.gamma)] = a.gamma
     return new
+
+
+def embed(a: nn.Module, b: nn.Module, out_idx: Tensor | None = None, in_idx: Tensor | None = None, *,
+          zero_new_inputs: bool = True, zero_new_outputs: bool = False) -> nn.Module:
+    """Copy convolution (or ``Down``/``Up`` stage) ``a`` into the wider ``b``: its output and input
+    channels go to ``b``'s channels ``out_idx`` and ``in_idx`` (default: the leading ones). The
+    rest of ``b`` keeps its random start, except the weights reading its new inputs (zeroed by
+    default, so ``b`` ignores them) and, if asked, those writing its new outputs."""
+    if isinstance(b, (Down, Up)):
+        out_idx = torch.arange(a.conv.out_channels) if out_idx is None else out_idx
+        in_idx = torch.arange(a.conv.in_channels) if in_idx is None else in_idx
+        # A pixel (un)shuffle puts channel c at 4c .. 4c + 3.
+        phases = (out_idx, _phases(in_idx)) if isinstance(b, Down) else (_phases(out_idx), in_idx)
+        for name, idx in (("conv", (out_idx, in_idx)), ("shortcut", phases)):
+            embed(getattr(a, name), getattr(b, name), *idx, zero_new_inputs=zero_new_inputs,
+                  zero_new_outputs=zero_new_outputs)
+        return b
+    with torch.no_grad():
+        reads = 0 if isinstance(b, nn.ConvTranspose2d) else 1
+        w, w_a = b.weight.movedim(reads, 1), a.weight.movedim(reads, 1)  # views, (out, in, k, k)
+        out_idx = torch.arange(w_a.shape[0]) if out_idx is None else out_idx
+        in_idx = torch.arange(w_a.shape[1]) if in_idx is None else in_idx
+        if zero_new_inputs:
+            w[:, _others(in_idx, w.shape[1])] = 0
+        if zero_new_outputs:
+            w[_others(out_idx, w.shape[0])] = 0
+            b.bias[_others(out_idx, w.shape[0])] = 0
+        w[out_idx[:, None], in_idx[None, :]] = w_a
+        b.bias[out_idx] = a.bias
+    return b
+
+
+def _phases(idx: Tensor) -> Tensor:
+    return (4 * idx[:, None] + torch.arange(4)).flatten()
+
+
+def _others(idx: Tensor, n: int) -> Tensor:
+    mask = torch.ones(n, dtype=torch.bool)
+    mask[idx] = False
+    return mask.nonzero().flatten()
 
 
 class HyperAnalysis(nn.Sequential):

@@ -90,6 +90,7 @@ class State:
         model = (weights.load(init) if init else AecModel(cfg.model)).train()
         if cfg.model.checkerboard:
             model.add_checkerboard()
+        model.widen_latent(cfg.model.latent_channels)
         if cfg.model.analysis_channels or cfg.model.synthesis_channels:
             model.widen_transforms(cfg.model.analysis_channels or model.config.encoder_channels,
                                    cfg.model.synthesis_channels or model.config.decoder_channels)
@@ -115,7 +116,8 @@ def _check_resumable(saved: dict, cfg: TrainConfig, path: Path) -> None:
     if saved_model.checkerboard != cfg.model.checkerboard:
         raise ValueError(f"{path} has another architecture: resume {'with' if saved_model.checkerboard else 'without'} "
                          "--checkerboard")
-    for option, width, now in (("--analysis-channels", saved_model.encoder_channels, cfg.model.encoder_channels),
+    for option, width, now in (("--latent-channels", saved_model.latent_channels, cfg.model.latent_channels),
+                               ("--analysis-channels", saved_model.encoder_channels, cfg.model.encoder_channels),
                                ("--synthesis-channels", saved_model.decoder_channels, cfg.model.decoder_channels)):
         if width != now:
             raise ValueError(f"{path} has another architecture: resume with {option} {width}")
