@@ -304,7 +304,8 @@ def train(ctx, train_dirs, stage, val_dir, kodak_dir, out_dir, minutes, max_step
               "time_budget_s": minutes * 60, "max_steps": max_steps, "batch": batch, "threads": threads, "seed": seed,
               **({"crop": crop} if crop else {})}
     stage_only = (("--kodak", kodak_dir, "rd"), ("--optimizer", optimizer, "rd"),
-                  ("--checkerboard", checkerboard or None, "rd"), ("--analysis-channels", analysis_channels, "rd"),
+                  ("--checkerboard", checkerboard or None, "rd"), ("--latent-channels", latent_channels, "rd"),
+                  ("--analysis-channels", analysis_channels, "rd"),
                   ("--synthesis-channels", synthesis_channels, "rd"),
                   ("--adversarial-weight", adversarial_weight, "gan"))
     if misplaced := [name for name, value, its_stage in stage_only if value is not None and its_stage != stage]:

@@ -52,7 +52,7 @@ from codec.entropy import (
 )
 from codec.errors import FormatError
 from codec.nn.transforms import (
-    Analysis, CheckerboardContext, Down, HyperAnalysis, HyperSynthesis, Synthesis, Up, anchor_mask, embed, widened,
+    Analysis, CheckerboardContext, HyperAnalysis, HyperSynthesis, Synthesis, anchor_mask, embed, widened,
 )
 
 # y is 1/16 of the image and z 1/64: inputs are padded to a multiple of this.
@@ -139,11 +139,11 @@ class AecModel(nn.Module):
         def chunks(k: int) -> Tensor:  # the old channels of k concatenated m-channel groups
             return torch.cat([keep + i * m for i in range(k)])
 
-        self.g_a[-1] = embed(self.g_a[-1], Down(self.config.encoder_channels, m), zero_new_outputs=True)
+        self.g_a[-1] = embed(self.g_a[-1], Analysis(self.config.encoder_channels, m)[-1], zero_new_outputs=True)
         for g_s in (self.g_s, self.g_s_gan):
             if g_s is not None:
-                g_s[0] = embed(g_s[0], Up(m, self.config.decoder_channels), zero_new_inputs=False)
-        self.h_a[0] = embed(self.h_a[0], nn.Conv2d(m, n, 3, padding=1), zero_new_inputs=False)
+                g_s[0] = embed(g_s[0], Synthesis(self.config.decoder_channels, m)[0], zero_new_inputs=False)
+        self.h_a[0] = embed(self.h_a[0], HyperAnalysis(n, m)[0], zero_new_inputs=False)
         h_s = HyperSynthesis(n, m)
         embed(self.h_s[0], h_s[0])
         embed(self.h_s[2], h_s[2])

@@ -227,5 +227,5 @@ def export_checkpoint(run_dir: Path, out_dir: Path) -> Path:
     ckpt = torch.load(run_dir / CHECKPOINT, weights_only=True)
     cfg = TrainConfig(**{**ckpt["config"], "model": ModelConfig.from_json(ckpt["config"]["model"])})
     s = State.create(cfg, None)
-    s.load(run_dir / CHECKPOINT)
+    s.load(run_dir / CHECKPOINT, cfg)
     return export_run(s, cfg, out_dir, {})
