@@ -273,11 +273,11 @@ def info(ctx, inputs, as_json, verbosity) -> None:
 @click.option("--minutes", type=float, default=60.0, show_default=True, help="Wall-time budget; the schedule decays within it.")
 @click.option("--steps", "max_steps", type=int, default=1_000_000, show_default=True, help="Step budget (whichever ends first).")
 @click.option("--channels", type=int, default=64, show_default=True, help="rd: N, width of the transforms.")
-@click.option("--latent-channels", type=int,
+@click.option("--latent-channels", type=click.IntRange(1),
               help="rd: M, channels of the latent [default: 128]; with --init, widens its latent.")
-@click.option("--analysis-channels", type=int,
+@click.option("--analysis-channels", type=click.IntRange(1),
               help="rd: width of the encoder [default: --channels]; with --init, widens its encoder.")
-@click.option("--synthesis-channels", type=int,
+@click.option("--synthesis-channels", type=click.IntRange(1),
               help="rd: width of the decoders [default: --channels]; with --init, widens its decoders.")
 @click.option("--crop", type=int, help="Crop side [default: 256 for rd, 128 for gan].")
 @click.option("--batch", type=int, default=4, show_default=True)
