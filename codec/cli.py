@@ -262,6 +262,15 @@ def info(ctx, inputs, as_json, verbosity) -> None:
     _run_batch(ctx, [(s, "") for s in inputs], job)
 
 
+def _level_weights(_ctx: click.Context, _param: click.Parameter, text: str | None) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(w) for w in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a comma-separated list of numbers") from None
+
+
 @main.command()
 @click.argument("train_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--stage", type=click.Choice(["rd", "gan"]), default="rd", show_default=True,
@@ -284,6 +293,8 @@ def info(ctx, inputs, as_json, verbosity) -> None:
 @click.option("--lr", type=float, help="Peak learning rate [default: 4e-4 for rd, 1e-4 for gan].")
 @click.option("--checkerboard", is_flag=True,
               help="rd: add a checkerboard context to the entropy model (also to --init's weights).")
+@click.option("--level-weights", callback=_level_weights, metavar="W1,...,W8",
+              help="rd: how often each quality level is drawn, e.g. 1,1,1,2,2,2,2,2 [default: uniform].")
 @click.option("--contractive-weight", type=float, default=1e-3, show_default=True, help="rd: weight of ||J_a||_F^2.")
 @click.option("--optimizer", type=click.Choice(["adam", "soap"]),
               help='rd: soap (the default; needs pytorch-optimizer: pip install "aecodec[train]") or adam.')
@@ -296,7 +307,7 @@ def info(ctx, inputs, as_json, verbosity) -> None:
 @_guard
 def train(ctx, train_dirs, stage, val_dir, kodak_dir, out_dir, minutes, max_steps, channels, latent_channels,
           analysis_channels, synthesis_channels, crop,
-          batch, lr, checkerboard, contractive_weight, optimizer, adversarial_weight, threads, seed, init, resume, verbosity) -> None:
+          batch, lr, checkerboard, level_weights, contractive_weight, optimizer, adversarial_weight, threads, seed, init, resume, verbosity) -> None:
     """Train on folders of images and export the weights (stage rd, then stage gan)."""
     from codec.config import GanConfig, ModelConfig, TrainConfig
 
@@ -306,7 +317,7 @@ def train(ctx, train_dirs, stage, val_dir, kodak_dir, out_dir, minutes, max_step
     stage_only = (("--kodak", kodak_dir, "rd"), ("--optimizer", optimizer, "rd"),
                   ("--checkerboard", checkerboard or None, "rd"), ("--latent-channels", latent_channels, "rd"),
                   ("--analysis-channels", analysis_channels, "rd"),
-                  ("--synthesis-channels", synthesis_channels, "rd"),
+                  ("--synthesis-channels", synthesis_channels, "rd"), ("--level-weights", level_weights, "rd"),
                   ("--adversarial-weight", adversarial_weight, "gan"))
     if misplaced := [name for name, value, its_stage in stage_only if value is not None and its_stage != stage]:
         raise Failure(f"{', '.join(misplaced)} does not apply to --stage {stage}")
@@ -328,7 +339,7 @@ def train(ctx, train_dirs, stage, val_dir, kodak_dir, out_dir, minutes, max_step
             model = ModelConfig(channels=channels, latent_channels=latent_channels,
                                 analysis_channels=analysis_channels, synthesis_channels=synthesis_channels)
             cfg = TrainConfig(**common, kodak_dir=kodak_dir or "", contractive_weight=contractive_weight,
-                              optimizer=optimizer or "soap",
+                              optimizer=optimizer or "soap", level_weights=level_weights or (),
                               model=model.with_checkerboard() if checkerboard else model,
                               **({"lr": lr} if lr else {}))
             export_dir = run(cfg, Path(init) if init else None, resume)

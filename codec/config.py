@@ -86,6 +86,7 @@ class TrainConfig:
     ckpt_every_s: float = 600.0
     kodak_every_s: float = 1800.0
     kodak_dir: str = ""
+    level_weights: tuple[float, ...] = ()  # how often each quality level is drawn; () is uniform
     seed: int = 0
     threads: int = 2
     model: ModelConfig = field(default_factory=ModelConfig)

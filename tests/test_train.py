@@ -186,6 +186,19 @@ def test_an_option_of_the_other_stage_is_refused(cli, photos, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_level_weights_choose_the_levels_trained(cli, photos, rd_run, tmp_path):
+    run = tmp_path / "q8"
+    r = cli("train", photos[0], "--init", rd_run / "export", "--out", run, "--steps", "50", "--crop", "64",
+            "--batch", "2", "--level-weights", "0,0,0,0,0,0,0,1", "-q")
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    assert [json.loads(line)["q"] for line in (run / "log.jsonl").read_text().splitlines() if '"q"' in line] == [8]
+    for weights, status, message in (("1,2", 1, b"needs 8 weights"), ("0,0,0,0,0,0,0,0", 1, b"not all zero"),
+                                     ("1,1,1,1,1,1,1,-1", 1, b"none negative"), ("a,b", 2, b"comma-separated")):
+        r = cli("train", photos[0], "--out", tmp_path / "bad", "--steps", "1", "--level-weights", weights)
+        assert r.returncode == status and message in r.stderr and b"Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "bad").exists()
+
+
 def test_gan_stage_needs_initial_weights(cli, photos, tmp_path):
     r = cli("train", photos[0], "--stage", "gan", "--out", tmp_path / "run", "--steps", "1")
     assert r.returncode == 1 and b"needs --init" in r.stderr

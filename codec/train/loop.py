@@ -2,8 +2,9 @@
 
 Recipe, chosen for two CPU cores (see ``shared/TRAINING.md``): SOAP with a linear warm-up and a
 cosine decay tied to the run's budget (steps or wall time, whichever ends first), 256x256 crops
-so the hyperprior sees more than a 2x2 latent, a random quality level per batch, gradient clipping,
-and an exponential moving average of the weights, which is what gets evaluated and exported.
+so the hyperprior sees more than a 2x2 latent, a random quality level per batch (uniform, or as
+``level_weights`` says), gradient clipping, and an exponential moving average of the weights, which
+is what gets evaluated and exported.
 """
 
 from __future__ import annotations
@@ -123,6 +124,12 @@ def _check_resumable(saved: dict, cfg: TrainConfig, path: Path) -> None:
             raise ValueError(f"{path} has another architecture: resume with {option} {width}")
 
 
+def _check_level_weights(level_weights: tuple[float, ...], num_levels: int) -> None:
+    if level_weights and not (len(level_weights) == num_levels and all(0 <= w < float("inf") for w in level_weights)
+                              and sum(level_weights) > 0):
+        raise ValueError(f"--level-weights needs {num_levels} weights, none negative, not all zero")
+
+
 class StepStats(NamedTuple):
     loss: float
     bpp_estimate: float
@@ -172,17 +179,18 @@ def train(cfg: TrainConfig, init: Path | None = None, resume: bool = False) -> P
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
-    out_dir = Path(cfg.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     s = State.create(cfg, init)
     cfg = replace(cfg, model=s.model.config)  # with --init, the architecture is the weights'
+    levels = list(range(1, cfg.model.num_levels + 1))
+    _check_level_weights(cfg.level_weights, len(levels))
+    out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / CHECKPOINT
     if resume and ckpt_path.exists():
         s.load(ckpt_path, cfg)
     sampler = CropSampler(list_images(cfg.train_dirs), cfg.crop, cfg.downscale, cfg.seed + s.step)
     val_x = center_crops(list_images([cfg.val_dir])[:24], cfg.crop) if cfg.val_dir else None
     kodak = list_images([cfg.kodak_dir]) if cfg.kodak_dir else []
-    levels = list(range(1, cfg.model.num_levels + 1))
     check_levels = [levels[1], levels[len(levels) // 2], levels[-1]]
 
     with (out_dir / "log.jsonl").open("a") as log, tqdm(total=cfg.max_steps, initial=s.step, mininterval=5) as bar:
@@ -193,7 +201,7 @@ def train(cfg: TrainConfig, init: Path | None = None, resume: bool = False) -> P
         t0 = time.monotonic() - s.elapsed_s
         last_ckpt = last_kodak = time.monotonic()
         while (progress := max(s.step / cfg.max_steps, s.elapsed_s / cfg.time_budget_s)) < 1.0:
-            q = random.choice(levels)
+            q = random.choices(levels, cfg.level_weights or None)[0]
             stats = train_step(s, sampler.batch(cfg.batch), q, lr := cosine_lr(s.step, progress, cfg.lr, cfg.lr_min, cfg.warmup_steps), cfg)
             s.elapsed_s = time.monotonic() - t0
             bar.update(1)
