@@ -1,7 +1,10 @@
-"""The checkerboard context: the two-pass coder against the training path, on a real photo with the
-shipped weights given a context (zero, as training starts it, or perturbed, as training leaves it)."""
+"""The checkerboard context: the two-pass coder against the training path, on a real photo with
+shipped weights: version 0.4's plain hyperprior given a zero context (as training starts it), and
+the current weights, whose context is trained."""
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 import pytest
@@ -12,15 +15,18 @@ from codec.entropy import freeze_tables
 from codec.errors import FormatError
 from codec.model import AecModel, pad
 
+PLAIN_RELEASE = "6aa4b2f41fe29551"  # version 0.4, aec-msh-v1: the hyperprior without a context
 
-def _with_context(scale: float) -> AecModel:
+
+def _plain() -> AecModel:
+    folder = weights.previous_weights_dir(bytes.fromhex(PLAIN_RELEASE))
+    assert folder is not None, f"weights/previous-releases/{PLAIN_RELEASE} is shipped"
+    return weights.load(folder).eval()
+
+
+def _shipped() -> AecModel:
     model = weights.load(weights.default_weights_dir()).eval()
-    model.add_checkerboard()
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for p in model.context.parameters_net[-1].parameters():
-            p.normal_(0, scale)
-    freeze_tables(model)
+    assert model.context is not None
     return model
 
 
@@ -30,8 +36,10 @@ def x(astronaut: np.ndarray) -> torch.Tensor:
 
 
 def test_zero_context_codes_as_the_plain_model(x):
-    plain = weights.load(weights.default_weights_dir()).eval()
-    model = _with_context(0.0)
+    plain = _plain()
+    model = _plain()
+    model.add_checkerboard()
+    freeze_tables(model)
     assert model.config.name != plain.config.name and model.bitstream_hash() != plain.bitstream_hash()
     for q in (1, 8):
         c_plain, c = plain.compress(x, q), model.compress(x, q)
@@ -42,18 +50,20 @@ def test_zero_context_codes_as_the_plain_model(x):
 @pytest.mark.parametrize("q", [2, 6])
 def test_decoded_latent_is_the_training_paths(x, q):
     """A learned context moves the non-anchors' means; the file must decode to what training saw."""
-    model = _with_context(0.01)
+    model = _shipped()
+    without_context = copy.deepcopy(model)
+    without_context.context = None
     c = model.compress(x, q)
     with torch.inference_mode():
         y_train = model.quantize(model.g_a(x), q)[0]
-        y_plain = weights.load(weights.default_weights_dir()).eval().quantize(model.g_a(x), q)[0]
+        y_plain = without_context.quantize(model.g_a(x), q)[0]
     y_file = model.decompress_latent(c, q)
     assert (y_file - y_train).abs().max() < 1e-3
     assert (y_file - y_plain).abs().max() > 1e-2  # the context did change the coding
 
 
 def test_bad_anchor_length_is_a_format_error(x):
-    model = _with_context(0.01)
+    model = _shipped()
     c = model.compress(x, 4)
     for y_string in (c.y_string[:3], (len(c.y_string)).to_bytes(4, "little") + c.y_string[4:]):
         with pytest.raises(FormatError):
@@ -65,7 +75,7 @@ def test_tiles_are_coded_with_their_own_context(x):
     rounded on the grid set by its means."""
     from codec import tiling
 
-    model = _with_context(0.01)
+    model = _shipped()
     with torch.inference_mode():
         y = model.g_a(x)
     t = tiling.compress_tiles(model, y.clone(), 4, tile_size=128)
