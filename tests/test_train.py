@@ -192,8 +192,10 @@ def test_level_weights_choose_the_levels_trained(cli, photos, rd_run, tmp_path):
             "--batch", "2", "--level-weights", "0,0,0,0,0,0,0,1", "-q")
     assert r.returncode == 0, r.stderr.decode()[-2000:]
     assert [json.loads(line)["q"] for line in (run / "log.jsonl").read_text().splitlines() if '"q"' in line] == [8]
-    for weights, status, message in (("1,2", 1, b"needs 8 weights"), ("0,0,0,0,0,0,0,0", 1, b"not all zero"),
-                                     ("1,1,1,1,1,1,1,-1", 1, b"none negative"), ("a,b", 2, b"comma-separated")):
+    refused = b"--level-weights needs 8 weights, none negative, not all zero"
+    for weights, status, message in (("1,2", 1, refused), ("0,0,0,0,0,0,0,0", 1, refused),
+                                     ("1,1,1,1,1,1,1,-1", 1, refused), ("1,1,1,1,1,1,1,nan", 1, refused),
+                                     ("a,b", 2, b"comma-separated")):
         r = cli("train", photos[0], "--out", tmp_path / "bad", "--steps", "1", "--level-weights", weights)
         assert r.returncode == status and message in r.stderr and b"Traceback" not in r.stderr, r.stderr
     assert not (tmp_path / "bad").exists()

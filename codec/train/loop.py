@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import random
 import time
 from dataclasses import asdict, dataclass, replace
@@ -125,8 +126,8 @@ def _check_resumable(saved: dict, cfg: TrainConfig, path: Path) -> None:
 
 
 def _check_level_weights(level_weights: tuple[float, ...], num_levels: int) -> None:
-    if level_weights and not (len(level_weights) == num_levels and all(0 <= w < float("inf") for w in level_weights)
-                              and sum(level_weights) > 0):
+    if level_weights and not (len(level_weights) == num_levels and sum(level_weights) > 0
+                              and all(math.isfinite(w) and w >= 0 for w in level_weights)):
         raise ValueError(f"--level-weights needs {num_levels} weights, none negative, not all zero")
 
 
