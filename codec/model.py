@@ -166,12 +166,13 @@ class AecModel(nn.Module):
         return _at_non_anchors(self.context(anchors_hat, scales, means), scales, means)
 
     def contextual_for_coding(self, anchors_hat: Tensor, scales: Tensor, means: Tensor) -> tuple[Tensor, Tensor]:
-        """:meth:`contextual` in float64, for the reason given in :meth:`hyper_for_coding`."""
-        weights = {k: v.double() for k, v in self.context.state_dict().items()}
-        scales, means = scales.double(), means.double()
-        delta = torch.func.functional_call(self.context, weights, (anchors_hat.double(), scales, means))
-        scales, means = _at_non_anchors(delta, scales, means)
-        return scales, means.float()
+        """:meth:`contextual` at the non-anchors only (shaped like ``t[..., ~anchor_mask]``), in
+        float64 for the reason given in :meth:`hyper_for_coding`."""
+        others = ~anchor_mask(tuple(scales.shape[-2:])).to(scales.device)
+        scales, means = scales[..., others].double(), means[..., others].double()
+        delta = copy.deepcopy(self.context).double().at_non_anchors(anchors_hat.double(), scales, means)
+        delta_scales, delta_means = delta.chunk(2, dim=1)
+        return scales + delta_scales, (means + delta_means).float()
 
     def hyper_for_coding(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
         """:meth:`hyper` in float64 (scales kept in float64, means rounded to float32). The scales
@@ -304,8 +305,8 @@ class AecModel(nn.Module):
         indexes_a = scale_indexes(gc, scales[..., a])
         y_hat = torch.zeros_like(means)
         y_hat[..., a] = decompress_y(gc, string_a, indexes_a, means[..., a])
-        scales, means = self.contextual_for_coding(y_hat, scales, means)
-        return y_hat, indexes_a, scale_indexes(gc, scales[..., ~a]), means[..., ~a]
+        scales_n, means_n = self.contextual_for_coding(y_hat, scales, means)
+        return y_hat, indexes_a, scale_indexes(gc, scales_n), means_n
 
     @torch.inference_mode()
     def decompress(self, c: Compressed, level: int) -> Tensor:

@@ -28,7 +28,9 @@ def test_widened_transforms_code_and_decode_the_same(astronaut: np.ndarray):
     y_hat = model.decompress_latent(c, 4)
     with torch.inference_mode():
         for realism in (0.0, 1.0):
-            assert torch.equal(wide.decoder(realism)(y_hat), model.decoder(realism)(y_hat))
+            # Not bit for bit: the zero channels change how the convolutions block their sums
+            # (bit-identical on the machines of earlier sessions, not on an AMD EPYC).
+            torch.testing.assert_close(wide.decoder(realism)(y_hat), model.decoder(realism)(y_hat), rtol=0, atol=1e-5)
 
 
 def test_transforms_do_not_shrink():
