@@ -328,15 +328,15 @@ def profile_report(path: str, quality: int, threads: int) -> str:
         y_s = tiling.analyze(model.g_a, rgb) * model.gains(quality)[0]
         z = model.h_a(y_s)
         z_string, z_hat = model.code_z(z)
-        params = model.hyper(z_hat)
+        params = model.hyper_for_coding(z_hat)
         y_string, crc = model.code_y(y_s, *params)
         y_hat = model.decode_y(y_string, crc, *params) * model.gains(quality)[1]
         encode = {"analysis g_a": lambda: tiling.analyze(model.g_a, rgb), "hyper-analysis h_a": lambda: model.h_a(y_s),
-                  "z coding (and decoding back)": lambda: model.code_z(z), "hyper-synthesis h_s": lambda: model.hyper(z_hat),
-                  "y entropy coding": lambda: model.code_y(y_s, *params)}
+                  "z coding (and decoding back)": lambda: model.code_z(z), "hyper-synthesis h_s (float64)": lambda: model.hyper_for_coding(z_hat),
+                  "y entropy coding, with the context": lambda: model.code_y(y_s, *params)}
         decode = {"z entropy decoding": lambda: model.decode_z(z_string, tuple(z_hat.shape[-2:])),
-                  "hyper-synthesis h_s": lambda: model.hyper(z_hat),
-                  "y entropy decoding": lambda: model.decode_y(y_string, crc, *params),
+                  "hyper-synthesis h_s (float64)": lambda: model.hyper_for_coding(z_hat),
+                  "y entropy decoding, with the context": lambda: model.decode_y(y_string, crc, *params),
                   "synthesis g_s": lambda: tiling.synthesize(model.g_s, y_hat, rgb.shape[:2])}
         data = codec.encode(rgb, quality=quality)
         totals = {"encode": _median_ms(lambda: codec.encode(rgb, quality=quality)),
