@@ -201,6 +201,20 @@ def test_level_weights_choose_the_levels_trained(cli, photos, rd_run, tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
+def test_crops_larger_than_the_images_are_refused_before_the_run_starts(cli, photos, tmp_path):
+    """The photos' short sides are 300 to 512 pixels; a small validation photo refuses a crop
+    that every training photo serves."""
+    r = cli("train", photos[0], "--out", tmp_path / "run", "--steps", "1", "--crop", "520")
+    assert r.returncode == 1 and b"no training image has a short side of at least 520 pixels" in r.stderr
+    small_val = tmp_path / "val"
+    small_val.mkdir()
+    with Image.open(photos[1] / "ihc.png") as im:
+        im.crop((0, 0, 200, 150)).save(small_val / "small.png")
+    r = cli("train", photos[0], "--val", small_val, "--out", tmp_path / "run", "--steps", "1", "--crop", "256")
+    assert r.returncode == 1 and b"no validation image has a short side of at least 256 pixels" in r.stderr
+    assert b"Traceback" not in r.stderr and not (tmp_path / "run").exists()
+
+
 def test_gan_stage_needs_initial_weights(cli, photos, tmp_path):
     r = cli("train", photos[0], "--stage", "gan", "--out", tmp_path / "run", "--steps", "1")
     assert r.returncode == 1 and b"needs --init" in r.stderr

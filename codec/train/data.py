@@ -36,7 +36,7 @@ class CropSampler:
         self.rng = random.Random(seed)
         self.images = [im for im in (self._load(f) for f in files) if min(im.size) >= crop]
         if not self.images:
-            raise ValueError(f"no image has a short side of at least {crop} pixels")
+            raise ValueError(f"no training image has a short side of at least {crop} pixels (--crop)")
 
     @staticmethod
     def _load(path: Path) -> Image.Image:
@@ -76,4 +76,6 @@ def center_crops(files: list[Path], crop: int) -> Tensor:
                 continue
             left, top = (im.width - crop) // 2, (im.height - crop) // 2
             crops.append(np.asarray(im.crop((left, top, left + crop, top + crop))))
+    if not crops:
+        raise ValueError(f"no validation image has a short side of at least {crop} pixels")
     return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float().div_(255)

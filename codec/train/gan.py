@@ -132,7 +132,6 @@ def train_gan(cfg: GanConfig, init: Path, resume: bool = False) -> Path:
     random.seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     out_dir = Path(cfg.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     s = GanState.create(cfg, init)
     digest = s.model.bitstream_hash()
     ckpt_path = out_dir / CHECKPOINT
@@ -141,6 +140,7 @@ def train_gan(cfg: GanConfig, init: Path, resume: bool = False) -> Path:
     lpips = STLPIPS("alex")
     sampler = CropSampler(list_images(cfg.train_dirs), cfg.crop, cfg.downscale, cfg.seed + s.step)
     val_x = center_crops(list_images([cfg.val_dir])[:12], 2 * cfg.crop) if cfg.val_dir else None
+    out_dir.mkdir(parents=True, exist_ok=True)  # only once the data is known to serve
     levels = list(range(1, s.model.config.num_levels + 1))
 
     with (out_dir / "log.jsonl").open("a") as log, tqdm(total=cfg.max_steps, initial=s.step, mininterval=5) as bar:

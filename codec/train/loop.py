@@ -185,12 +185,12 @@ def train(cfg: TrainConfig, init: Path | None = None, resume: bool = False) -> P
     levels = list(range(1, cfg.model.num_levels + 1))
     _check_level_weights(cfg.level_weights, len(levels))
     out_dir = Path(cfg.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / CHECKPOINT
     if resume and ckpt_path.exists():
         s.load(ckpt_path, cfg)
     sampler = CropSampler(list_images(cfg.train_dirs), cfg.crop, cfg.downscale, cfg.seed + s.step)
     val_x = center_crops(list_images([cfg.val_dir])[:24], cfg.crop) if cfg.val_dir else None
+    out_dir.mkdir(parents=True, exist_ok=True)  # only once the data is known to serve
     kodak = list_images([cfg.kodak_dir]) if cfg.kodak_dir else []
     check_levels = [levels[1], levels[len(levels) // 2], levels[-1]]
 
