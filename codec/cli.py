@@ -281,7 +281,7 @@ def _level_weights(_ctx: click.Context, _param: click.Parameter, text: str | Non
 @click.option("--out", "out_dir", help="Run folder: log, checkpoint, export/ [default: runs/STAGE].")
 @click.option("--minutes", type=float, default=60.0, show_default=True, help="Wall-time budget; the schedule decays within it.")
 @click.option("--steps", "max_steps", type=int, default=1_000_000, show_default=True, help="Step budget (whichever ends first).")
-@click.option("--channels", type=int, default=64, show_default=True, help="rd: N, width of the transforms.")
+@click.option("--channels", type=click.IntRange(1), help="rd: N, width of the transforms [default: 64; --init's weights set their own].")
 @click.option("--latent-channels", type=click.IntRange(1),
               help="rd: M, channels of the latent [default: 128]; with --init, widens its latent.")
 @click.option("--analysis-channels", type=click.IntRange(1),
@@ -314,7 +314,7 @@ def train(ctx, train_dirs, stage, val_dir, kodak_dir, out_dir, minutes, max_step
     common = {"train_dirs": tuple(train_dirs), "val_dir": val_dir or "", "out_dir": out_dir or f"runs/{stage}",
               "time_budget_s": minutes * 60, "max_steps": max_steps, "batch": batch, "threads": threads, "seed": seed,
               **({"crop": crop} if crop else {})}
-    stage_only = (("--kodak", kodak_dir, "rd"), ("--optimizer", optimizer, "rd"),
+    stage_only = (("--kodak", kodak_dir, "rd"), ("--optimizer", optimizer, "rd"), ("--channels", channels, "rd"),
                   ("--checkerboard", checkerboard or None, "rd"), ("--latent-channels", latent_channels, "rd"),
                   ("--analysis-channels", analysis_channels, "rd"),
                   ("--synthesis-channels", synthesis_channels, "rd"), ("--level-weights", level_weights, "rd"),
@@ -334,9 +334,12 @@ def train(ctx, train_dirs, stage, val_dir, kodak_dir, out_dir, minutes, max_step
             from codec.train.loop import train as run
             from codec.weights import read_config
 
+            if init and channels is not None:
+                raise Failure("--channels does not apply with --init: the weights set it "
+                              "(--analysis-channels and --synthesis-channels widen them)")
             if latent_channels is None:
                 latent_channels = read_config(Path(init)).get("model", {}).get("latent_channels", 128) if init else 128
-            model = ModelConfig(channels=channels, latent_channels=latent_channels,
+            model = ModelConfig(channels=channels or 64, latent_channels=latent_channels,
                                 analysis_channels=analysis_channels, synthesis_channels=synthesis_channels)
             cfg = TrainConfig(**common, kodak_dir=kodak_dir or "", contractive_weight=contractive_weight,
                               optimizer=optimizer or "soap", level_weights=level_weights or (),
