@@ -160,7 +160,7 @@ class CheckerboardContext(nn.Module):
         """:meth:`forward`'s corrections at the non-anchors only, shaped (batch, 2m, non-anchors)
         like ``t[..., ~anchor_mask(...)]``, for a quarter of the work: a non-anchor's 5x5 window
         holds anchors at only 12 of its 25 taps (the others read zeros), and the 1x1 layers need
-        run at the non-anchors only. ``scales`` and ``means`` are given at the non-anchors."""
+        only run at the non-anchors. ``scales`` and ``means`` are given at the non-anchors."""
         conv = self.context
         r = conv.kernel_size[0] // 2
         h, w = anchors_hat.shape[-2:]
