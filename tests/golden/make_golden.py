@@ -69,16 +69,24 @@ def symbols_digest(data: bytes, weights_dir: str | None = None) -> str:
     """SHA-256 of the entropy-decoded z and y symbols (int64, C order) of an ``.aec`` file."""
     import torch
 
-    from codec import api, container, entropy
+    from codec import api, container, entropy, model as model_module
 
     model, _ = api._model(weights_dir)
     lat = container.unpack(data).latent
     eb, gc = model.entropy_bottleneck, model.gaussian_conditional
+    tables = entropy.Tables.of(gc)
     with torch.inference_mode():
         z = entropy.decode_symbols(entropy.Tables.of(eb), lat.z_string, entropy.z_indexes(eb, lat.z_shape))
-        z_hat = z.float() + entropy.z_medians(eb)
-        indexes = entropy.scale_indexes(gc, model.hyper_for_coding(z_hat)[0])
-        y = entropy.decode_symbols(entropy.Tables.of(gc), lat.y_string, indexes)
+        scales, means = model.hyper_for_coding(z.float() + entropy.z_medians(eb))
+        if model.context is None:
+            y = entropy.decode_symbols(tables, lat.y_string, entropy.scale_indexes(gc, scales))
+        else:  # the anchors' length, their string, the others' string, coded with the anchors' context
+            head = model_module._ANCHORS_LEN
+            (n,) = head.unpack_from(lat.y_string)
+            string_a, string_n = lat.y_string[head.size : head.size + n], lat.y_string[head.size + n :]
+            _, indexes_a, indexes_n, _ = model._anchor_pass(string_a, scales, means)
+            y = torch.cat([entropy.decode_symbols(tables, string_a, indexes_a).flatten(),
+                           entropy.decode_symbols(tables, string_n, indexes_n).flatten()])
     return sha256(z.numpy().tobytes() + y.numpy().tobytes())
 
 
