@@ -79,7 +79,9 @@ def test_tiles_cut_short_by_the_edges(astronaut, size, tile):
     out = codec.decode(codec.encode(crop, quality=6, tile_size=tile))
     assert out.size == (w, h)
     whole = codec.decode(codec.encode(crop, quality=6))
-    assert psnr(np.asarray(out), crop) == pytest.approx(psnr(np.asarray(whole), crop), abs=0.02)
+    # Tiles this small put most latents next to a tile edge, where the checkerboard context is
+    # cut off: 0.6's weights lose up to 0.04 dB here (0.5's under 0.02); broken tiling loses dBs.
+    assert psnr(np.asarray(out), crop) == pytest.approx(psnr(np.asarray(whole), crop), abs=0.1)
 
 
 def test_layout_is_in_the_file_and_shown_by_info(cli, tmp_path, whole_and_tiled):
