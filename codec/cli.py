@@ -288,8 +288,8 @@ def _level_weights(_ctx: click.Context, _param: click.Parameter, text: str | Non
               help="rd: width of the encoder [default: --channels]; with --init, widens its encoder.")
 @click.option("--synthesis-channels", type=click.IntRange(1),
               help="rd: width of the decoders [default: --channels]; with --init, widens its decoders.")
-@click.option("--crop", type=int, help="Crop side [default: 256 for rd, 128 for gan].")
-@click.option("--batch", type=int, default=4, show_default=True)
+@click.option("--crop", type=click.IntRange(1), help="Crop side [default: 256 for rd, 128 for gan].")
+@click.option("--batch", type=click.IntRange(1), default=4, show_default=True)
 @click.option("--lr", type=float, help="Peak learning rate [default: 4e-4 for rd, 1e-4 for gan].")
 @click.option("--checkerboard", is_flag=True,
               help="rd: add a checkerboard context to the entropy model (also to --init's weights).")

@@ -185,8 +185,9 @@ def test_an_option_of_the_other_stage_is_refused(cli, photos, tmp_path):
     assert r.returncode == 1 and b"--channels does not apply to --stage gan" in r.stderr
     r = cli("train", photos[0], "--init", tmp_path, "--out", tmp_path / "run", "--steps", "1", "--channels", "32")
     assert r.returncode == 1 and b"--channels does not apply with --init: the weights set it" in r.stderr
-    r = cli("train", photos[0], "--out", tmp_path / "run", "--steps", "1", "--synthesis-channels", "0")
-    assert r.returncode == 2 and b"Traceback" not in r.stderr
+    for option in ("--synthesis-channels", "--crop", "--batch"):  # --crop 0 used to mean the default
+        r = cli("train", photos[0], "--out", tmp_path / "run", "--steps", "1", option, "0")
+        assert r.returncode == 2 and b"Traceback" not in r.stderr and b"x>=1" in r.stderr, (option, r.stderr)
     assert not (tmp_path / "run").exists()
 
 
