@@ -273,7 +273,7 @@ class AecModel(nn.Module):
         string_a = compress_y(gc, y_s[..., a], scale_indexes(gc, scales[..., a]), means[..., a])
         # The rest is coded with the anchors as the decoder will have them (the encoder clamps
         # symbols into their tables).
-        _, indexes_a, indexes_n, means_n = self._anchor_pass(string_a, scales, means)
+        _, indexes_a, indexes_n, means_n = self.anchor_pass(string_a, scales, means)
         string_n = compress_y(gc, y_s[..., ~a], indexes_n, means_n)
         return _ANCHORS_LEN.pack(len(string_a)) + string_a + string_n, _checksum(indexes_a, indexes_n)
 
@@ -285,18 +285,13 @@ class AecModel(nn.Module):
             indexes = scale_indexes(gc, scales)
             _check_indexes(indexes_checksum(indexes), indexes_crc)
             return decompress_y(gc, y_string, indexes, means)
-        if len(y_string) < _ANCHORS_LEN.size:
-            raise FormatError(f"y string of {len(y_string)} bytes is too short for a checkerboard model")
-        (n,) = _ANCHORS_LEN.unpack_from(y_string)
-        string_a, string_n = y_string[_ANCHORS_LEN.size : _ANCHORS_LEN.size + n], y_string[_ANCHORS_LEN.size + n :]
-        if len(string_a) != n:
-            raise FormatError(f"y string declares {n} bytes of anchors but holds {len(string_a)}")
-        y_hat, indexes_a, indexes_n, means_n = self._anchor_pass(string_a, scales, means)
+        string_a, string_n = split_y_string(y_string)
+        y_hat, indexes_a, indexes_n, means_n = self.anchor_pass(string_a, scales, means)
         _check_indexes(_checksum(indexes_a, indexes_n), indexes_crc)
         y_hat[..., ~anchor_mask(tuple(scales.shape[-2:]))] = decompress_y(gc, string_n, indexes_n, means_n)
         return y_hat
 
-    def _anchor_pass(self, string_a: bytes, scales: Tensor, means: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def anchor_pass(self, string_a: bytes, scales: Tensor, means: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """What both coder and decoder derive from the anchors' string: the latent with its
         anchors decoded (zeros elsewhere), the anchors' table indexes, and the others' table
         indexes and means, refined by the context."""
@@ -334,6 +329,17 @@ class AecModel(nn.Module):
 
 # A checkerboard model's y string: the length of the anchors' string, that string, the others'.
 _ANCHORS_LEN = struct.Struct("<I")
+
+
+def split_y_string(y_string: bytes) -> tuple[bytes, bytes]:
+    """A checkerboard model's y string cut into the anchors' string and the others'."""
+    if len(y_string) < _ANCHORS_LEN.size:
+        raise FormatError(f"y string of {len(y_string)} bytes is too short for a checkerboard model")
+    (n,) = _ANCHORS_LEN.unpack_from(y_string)
+    string_a, string_n = y_string[_ANCHORS_LEN.size : _ANCHORS_LEN.size + n], y_string[_ANCHORS_LEN.size + n :]
+    if len(string_a) != n:
+        raise FormatError(f"y string declares {n} bytes of anchors but holds {len(string_a)}")
+    return string_a, string_n
 
 
 def _initial_log_gains(lambdas: tuple[float, ...]) -> Tensor:

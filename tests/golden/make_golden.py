@@ -69,7 +69,8 @@ def symbols_digest(data: bytes, weights_dir: str | None = None) -> str:
     """SHA-256 of the entropy-decoded z and y symbols (int64, C order) of an ``.aec`` file."""
     import torch
 
-    from codec import api, container, entropy, model as model_module
+    from codec import api, container, entropy
+    from codec.model import split_y_string
 
     model, _ = api._model(weights_dir)
     lat = container.unpack(data).latent
@@ -80,11 +81,9 @@ def symbols_digest(data: bytes, weights_dir: str | None = None) -> str:
         scales, means = model.hyper_for_coding(z.float() + entropy.z_medians(eb))
         if model.context is None:
             y = entropy.decode_symbols(tables, lat.y_string, entropy.scale_indexes(gc, scales))
-        else:  # the anchors' length, their string, the others' string, coded with the anchors' context
-            head = model_module._ANCHORS_LEN
-            (n,) = head.unpack_from(lat.y_string)
-            string_a, string_n = lat.y_string[head.size : head.size + n], lat.y_string[head.size + n :]
-            _, indexes_a, indexes_n, _ = model._anchor_pass(string_a, scales, means)
+        else:  # the anchors' string, then the others', coded with the anchors' context
+            string_a, string_n = split_y_string(lat.y_string)
+            _, indexes_a, indexes_n, _ = model.anchor_pass(string_a, scales, means)
             y = torch.cat([entropy.decode_symbols(tables, string_a, indexes_a).flatten(),
                            entropy.decode_symbols(tables, string_n, indexes_n).flatten()])
     return sha256(z.numpy().tobytes() + y.numpy().tobytes())
@@ -97,6 +96,16 @@ def main(weights: str | None) -> None:
     from codec import api, container
 
     _, digest = api._model(weights)
+    written, files = {}, {}
+    for name, (im, quality) in cases().items():  # all made before any file is touched
+        data = codec.encode(im, quality=quality, weights_dir=weights)
+        decoded = codec.decode(data, weights_dir=weights, realism=0)  # the fidelity decoder
+        written[name] = data, decoded
+        header = container.unpack(data).header
+        files[f"{name}.aec"] = {"sha256": sha256(data), "bytes": len(data), "quality": quality, "mode": header.mode,
+                                "size": [header.width, header.height], "decoded_png": f"{name}.png",
+                                "symbols_sha256": symbols_digest(data, weights), "pixels_sha256": pixels_digest(decoded)}
+        click.echo(f"{name}.aec: {len(data)} bytes, {header.width}x{header.height} {header.mode}", err=True)
     outgoing = [*HERE.glob("*.aec"), *HERE.glob("*.png"), MANIFEST]
     old_weights = json.loads(MANIFEST.read_text())["weights"] if MANIFEST.exists() else digest.hex()
     if old_weights != digest.hex():
@@ -107,17 +116,9 @@ def main(weights: str | None) -> None:
                    f"weights in weights/previous-releases/{old_weights}/", err=True)
     for old in outgoing:
         old.unlink(missing_ok=True)
-    files = {}
-    for name, (im, quality) in cases().items():
-        data = codec.encode(im, quality=quality, weights_dir=weights)
-        decoded = codec.decode(data, weights_dir=weights, realism=0)  # the fidelity decoder
+    for name, (data, decoded) in written.items():
         (HERE / f"{name}.aec").write_bytes(data)
         decoded.save(HERE / f"{name}.png")  # lossless; its metadata is not part of the check
-        header = container.unpack(data).header
-        files[f"{name}.aec"] = {"sha256": sha256(data), "bytes": len(data), "quality": quality, "mode": header.mode,
-                                "size": [header.width, header.height], "decoded_png": f"{name}.png",
-                                "symbols_sha256": symbols_digest(data, weights), "pixels_sha256": pixels_digest(decoded)}
-        click.echo(f"{name}.aec: {len(data)} bytes, {header.width}x{header.height} {header.mode}", err=True)
     manifest = {"format_version": container.VERSION, "model": header.model_name, "weights": digest.hex(),
                 "tolerance": TOLERANCE, "made_with": _versions(), "files": files}
     MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
