@@ -279,8 +279,8 @@ def _level_weights(_ctx: click.Context, _param: click.Parameter, text: str | Non
 @click.option("--kodak", "kodak_dir", type=click.Path(exists=True, file_okay=False),
               help="rd: folder whose real coded bytes and PSNR are logged every 30 minutes (evaluation only).")
 @click.option("--out", "out_dir", help="Run folder: log, checkpoint, export/ [default: runs/STAGE].")
-@click.option("--minutes", type=float, default=60.0, show_default=True, help="Wall-time budget; the schedule decays within it.")
-@click.option("--steps", "max_steps", type=int, default=1_000_000, show_default=True, help="Step budget (whichever ends first).")
+@click.option("--minutes", type=click.FloatRange(0, min_open=True), default=60.0, show_default=True, help="Wall-time budget; the schedule decays within it.")
+@click.option("--steps", "max_steps", type=click.IntRange(1), default=1_000_000, show_default=True, help="Step budget (whichever ends first).")
 @click.option("--channels", type=click.IntRange(1), help="rd: N, width of the transforms [default: 64; --init's weights set their own].")
 @click.option("--latent-channels", type=click.IntRange(1),
               help="rd: M, channels of the latent [default: 128]; with --init, widens its latent.")
@@ -290,16 +290,18 @@ def _level_weights(_ctx: click.Context, _param: click.Parameter, text: str | Non
               help="rd: width of the decoders [default: --channels]; with --init, widens its decoders.")
 @click.option("--crop", type=click.IntRange(1), help="Crop side [default: 256 for rd, 128 for gan].")
 @click.option("--batch", type=click.IntRange(1), default=4, show_default=True)
-@click.option("--lr", type=float, help="Peak learning rate [default: 4e-4 for rd, 1e-4 for gan].")
+@click.option("--lr", type=click.FloatRange(0, min_open=True), help="Peak learning rate [default: 4e-4 for rd, 1e-4 for gan].")
 @click.option("--checkerboard", is_flag=True,
               help="rd: add a checkerboard context to the entropy model (also to --init's weights).")
 @click.option("--level-weights", callback=_level_weights, metavar="W1,...,W8",
               help="rd: how often each quality level is drawn, e.g. 1,1,1,2,2,2,2,2 [default: uniform].")
-@click.option("--contractive-weight", type=float, default=1e-3, show_default=True, help="rd: weight of ||J_a||_F^2.")
+@click.option("--contractive-weight", type=click.FloatRange(0), default=1e-3, show_default=True, help="rd: weight of ||J_a||_F^2.")
 @click.option("--optimizer", type=click.Choice(["adam", "soap"]),
               help='rd: soap (the default; needs pytorch-optimizer: pip install "aecodec[train]") or adam.')
 @click.option("--adversarial-weight", type=click.FloatRange(0), help="gan: weight of the adversarial loss [default: 0.05].")
-@click.option("--threads", type=int, default=2, show_default=True)
+@click.option("--discriminator", "discriminator_from", type=click.Path(exists=True, file_okay=False),
+              help="gan: start the discriminator from this earlier gan run's checkpoint, not from scratch.")
+@click.option("--threads", type=click.IntRange(1), default=2, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial weights and of the crops.")
 @click.option("--init", type=click.Path(exists=True, file_okay=False), help="Start from a weights folder (required for gan).")
 @click.option("--resume", is_flag=True, help="Continue from the run folder's checkpoint.")
@@ -307,7 +309,8 @@ def _level_weights(_ctx: click.Context, _param: click.Parameter, text: str | Non
 @_guard
 def train(ctx, train_dirs, stage, val_dir, kodak_dir, out_dir, minutes, max_steps, channels, latent_channels,
           analysis_channels, synthesis_channels, crop,
-          batch, lr, checkerboard, level_weights, contractive_weight, optimizer, adversarial_weight, threads, seed, init, resume, verbosity) -> None:
+          batch, lr, checkerboard, level_weights, contractive_weight, optimizer, adversarial_weight, discriminator_from, threads,
+          seed, init, resume, verbosity) -> None:
     """Train on folders of images and export the weights (stage rd, then stage gan)."""
     from codec.config import GanConfig, ModelConfig, TrainConfig
 
@@ -318,7 +321,7 @@ def train(ctx, train_dirs, stage, val_dir, kodak_dir, out_dir, minutes, max_step
                   ("--checkerboard", checkerboard or None, "rd"), ("--latent-channels", latent_channels, "rd"),
                   ("--analysis-channels", analysis_channels, "rd"),
                   ("--synthesis-channels", synthesis_channels, "rd"), ("--level-weights", level_weights, "rd"),
-                  ("--adversarial-weight", adversarial_weight, "gan"))
+                  ("--adversarial-weight", adversarial_weight, "gan"), ("--discriminator", discriminator_from, "gan"))
     if misplaced := [name for name, value, its_stage in stage_only if value is not None and its_stage != stage]:
         raise Failure(f"{', '.join(misplaced)} does not apply to --stage {stage}")
     try:
@@ -327,7 +330,7 @@ def train(ctx, train_dirs, stage, val_dir, kodak_dir, out_dir, minutes, max_step
 
             if not init:
                 raise Failure("--stage gan needs --init, the weights whose bitstream it keeps")
-            gan_options = {"g_lr": lr, "adversarial_weight": adversarial_weight}
+            gan_options = {"g_lr": lr, "adversarial_weight": adversarial_weight, "discriminator_from": discriminator_from}
             cfg = GanConfig(**common, **{k: v for k, v in gan_options.items() if v is not None})
             export_dir = train_gan(cfg, Path(init), resume)
         else:

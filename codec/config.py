@@ -113,6 +113,7 @@ class GanConfig:
     d_lr: float = 4e-4  # 4x the generator's (TTUR): fastest of the discriminator probes (MODEL_CARD.md)
     lr_min: float = 1e-6
     d_warmup_steps: int = 100  # the discriminator learns alone first, so its first signal is not noise
+    discriminator_from: str = ""  # a gan run whose discriminator starts this one (a fresh one lags for hundreds of steps)
     clip: float = 1.0
     mse_weight: float = 0.075 / 32  # k_M of HiFiC, per 255^2 MSE
     perceptual_weight: float = 1.0

@@ -152,6 +152,29 @@ def test_gan_stage_adds_a_decoder_that_reads_the_same_files(cli, photos, rd_run,
     assert apart > 0
     assert np.abs(half - fidelity).mean() < apart and np.abs(half - gan).mean() < apart
 
+    # A run whose discriminator starts from this one's: its parameters one Adam step (lr 4e-4)
+    # away (the spectral norms' power-iteration vectors are not parameters).
+    import torch
+
+    def discriminator(run: Path, *options: str) -> dict[str, torch.Tensor]:
+        r = cli("train", photos[0], "--stage", "gan", "--init", rd_weights, "--out", run, "--steps", "1",
+                "--crop", "64", "--batch", "2", "-q", *options)
+        assert r.returncode == 0, r.stderr.decode()[-2000:]
+        return parameters(run)
+
+    def parameters(run: Path) -> dict[str, torch.Tensor]:
+        state = torch.load(run / "gan_checkpoint.pt", weights_only=True)["disc"]
+        return {k: v for k, v in state.items() if not k.endswith(("._u", "._v"))}
+
+    old = parameters(gan_run)
+    warm = discriminator(tmp_path / "warm", "--discriminator", gan_run, "--seed", "1")
+    fresh = discriminator(tmp_path / "fresh", "--seed", "1")
+    assert max(float((warm[k] - old[k]).abs().max()) for k in old) < 1e-3
+    assert max(float((fresh[k] - old[k]).abs().max()) for k in old) > 1e-2
+    r = cli("train", photos[0], "--stage", "gan", "--init", rd_weights, "--out", tmp_path / "nodisc", "--steps", "1",
+            "--discriminator", rd_run)
+    assert r.returncode == 1 and b"holds no gan_checkpoint.pt: --discriminator takes a gan run folder" in r.stderr
+
     # Resuming on top of other weights: one line, and the checkpoint left as it was.
     from codec import weights
 
@@ -185,9 +208,14 @@ def test_an_option_of_the_other_stage_is_refused(cli, photos, tmp_path):
     assert r.returncode == 1 and b"--channels does not apply to --stage gan" in r.stderr
     r = cli("train", photos[0], "--init", tmp_path, "--out", tmp_path / "run", "--steps", "1", "--channels", "32")
     assert r.returncode == 1 and b"--channels does not apply with --init: the weights set it" in r.stderr
-    for option in ("--synthesis-channels", "--crop", "--batch"):  # --crop 0 used to mean the default
+    r = cli("train", photos[0], "--out", tmp_path / "run", "--steps", "1", "--discriminator", tmp_path)
+    assert r.returncode == 1 and b"--discriminator does not apply to --stage rd" in r.stderr
+    for option in ("--synthesis-channels", "--crop", "--batch", "--steps", "--threads"):  # --crop 0 meant the default
         r = cli("train", photos[0], "--out", tmp_path / "run", "--steps", "1", option, "0")
         assert r.returncode == 2 and b"Traceback" not in r.stderr and b"x>=1" in r.stderr, (option, r.stderr)
+    for option, value in (("--minutes", "0"), ("--minutes", "-1"), ("--lr", "0"), ("--contractive-weight", "-1")):
+        r = cli("train", photos[0], "--out", tmp_path / "run", "--steps", "1", option, value)  # 0 divided, -1 never ended
+        assert r.returncode == 2 and b"Traceback" not in r.stderr and b"is not in the range" in r.stderr, (option, r.stderr)
     assert not (tmp_path / "run").exists()
 
 

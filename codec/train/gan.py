@@ -66,6 +66,17 @@ class GanState:
         self.step, self.elapsed_s = checkpoint.load(path, self.parts())
 
 
+def load_discriminator(disc: Discriminator, path: Path) -> None:
+    """Start from an earlier run's discriminator: against a generator that is already good, a fresh
+    one sits at chance for hundreds of steps (run gan8: 550 of its 1,292)."""
+    if not path.is_file():
+        raise ValueError(f"{path.parent} holds no {CHECKPOINT}: --discriminator takes a gan run folder")
+    try:
+        checkpoint.load(path, {"disc": disc})
+    except ValueError:
+        raise ValueError(f"{path} holds a discriminator for another latent width") from None
+
+
 def _check(loss: torch.Tensor, what: str, step: int) -> None:
     if not torch.isfinite(loss):
         raise FloatingPointError(f"{what} loss is {float(loss.detach())} at step {step}; lower --lr")
@@ -137,6 +148,8 @@ def train_gan(cfg: GanConfig, init: Path, resume: bool = False) -> Path:
     ckpt_path = out_dir / CHECKPOINT
     if resume and ckpt_path.exists():
         s.load(ckpt_path)
+    elif cfg.discriminator_from:
+        load_discriminator(s.disc, Path(cfg.discriminator_from) / CHECKPOINT)
     lpips = STLPIPS("alex")
     sampler = CropSampler(list_images(cfg.train_dirs), cfg.crop, cfg.downscale, cfg.seed + s.step)
     val_x = center_crops(list_images([cfg.val_dir])[:12], 2 * cfg.crop) if cfg.val_dir else None
