@@ -363,7 +363,10 @@ def export(ctx, run_dir, output, verbosity) -> None:
     """Export the averaged weights of a training run's checkpoint (e.g. an interrupted run)."""
     from codec.train.loop import export_checkpoint
 
-    _say(ctx, f"weights exported to {export_checkpoint(Path(run_dir), Path(output))}")
+    try:
+        _say(ctx, f"weights exported to {export_checkpoint(Path(run_dir), Path(output))}")
+    except ValueError as e:
+        raise Failure(str(e)) from None
 
 
 @main.command("eval")

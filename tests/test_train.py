@@ -42,6 +42,9 @@ def test_train_export_and_code_with_the_result(cli, photos, rd_run, tmp_path):
 
     r = cli("export", rd_run, "-o", tmp_path / "again")
     assert r.returncode == 0, r.stderr
+    r = cli("export", photos[0], "-o", tmp_path / "nothing")
+    assert r.returncode == 1 and b"holds no checkpoint.pt: export takes a stage-1 run folder" in r.stderr
+    assert not (tmp_path / "nothing").exists()
     assert (tmp_path / "again" / "model.safetensors").exists()
 
     for weights in (rd_run / "export", tmp_path / "again"):

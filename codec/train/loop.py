@@ -233,6 +233,9 @@ def export_run(s: State, cfg: TrainConfig, out_dir: Path, kodak: dict[str, float
 
 def export_checkpoint(run_dir: Path, out_dir: Path) -> Path:
     """Export the EMA weights of ``run_dir``'s checkpoint to ``out_dir``."""
+    if not (run_dir / CHECKPOINT).is_file():
+        raise ValueError(f"{run_dir} holds no {CHECKPOINT}: export takes a stage-1 run folder "
+                         "(a gan run writes its weights to its export/ when it ends)")
     ckpt = torch.load(run_dir / CHECKPOINT, weights_only=True)
     cfg = TrainConfig(**{**ckpt["config"], "model": ModelConfig.from_json(ckpt["config"]["model"])})
     s = State.create(cfg, None)
