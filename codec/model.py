@@ -170,7 +170,7 @@ class AecModel(nn.Module):
         float64 for the reason given in :meth:`hyper_for_coding`."""
         others = ~anchor_mask(tuple(scales.shape[-2:])).to(scales.device)
         scales, means = scales[..., others].double(), means[..., others].double()
-        delta = copy.deepcopy(self.context).double().at_non_anchors(anchors_hat.double(), scales, means)
+        delta = self.context.at_non_anchors(anchors_hat.double(), scales, means)
         delta_scales, delta_means = delta.chunk(2, dim=1)
         return scales + delta_scales, (means + delta_means).float()
 

@@ -89,14 +89,15 @@ def test_tiles_are_coded_with_their_own_context(x):
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 2), (3, 5), (16, 24)])
 def test_coding_path_context_is_the_full_convolution_at_the_non_anchors(shape):
-    """The coders run the context at the non-anchors only, on the 12 taps that see anchors."""
-    context = _shipped().context.double()
+    """The coders run the context at the non-anchors only, on the 12 taps that see anchors, in
+    float64 from the float32 weights."""
+    context = _shipped().context
     torch.manual_seed(0)
     anchors = anchor_mask(shape)
     y_hat = torch.randn(1, 192, *shape, dtype=torch.float64).mul_(4) * anchors
     scales, means = torch.rand(1, 192, *shape, dtype=torch.float64) * 8, torch.randn(1, 192, *shape, dtype=torch.float64)
     with torch.inference_mode():
-        full = context(y_hat, scales, means)[..., ~anchors]
+        full = copy.deepcopy(context).double()(y_hat, scales, means)[..., ~anchors]
         sparse = context.at_non_anchors(y_hat, scales[..., ~anchors], means[..., ~anchors])
     assert sparse.shape == full.shape
     torch.testing.assert_close(sparse, full, rtol=0, atol=1e-12)
