@@ -11,7 +11,7 @@ from codec.errors import AecError
 _compressai.install()  # CompressAI without its package __init__ (seconds of imports): see there
 
 __all__ = ["AecError", "Info", "decode", "encode", "info"]
-__version__ = "0.6.0"
+__version__ = "0.7.0"
 
 _API = ("Info", "decode", "encode", "info")
 
