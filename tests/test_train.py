@@ -177,6 +177,7 @@ def test_gan_stage_adds_a_decoder_that_reads_the_same_files(cli, photos, rd_run,
     r = cli("train", photos[0], "--stage", "gan", "--init", rd_weights, "--out", tmp_path / "nodisc", "--steps", "1",
             "--discriminator", rd_run)
     assert r.returncode == 1 and b"holds no gan_checkpoint.pt: --discriminator takes a gan run folder" in r.stderr
+    assert not (tmp_path / "nodisc").exists()
 
     # Resuming on top of other weights: one line, and the checkpoint left as it was.
     from codec import weights

@@ -161,7 +161,7 @@ class CheckerboardContext(nn.Module):
         like ``t[..., ~anchor_mask(...)]``, for a quarter of the work: a non-anchor's 5x5 window
         holds anchors at only 12 of its 25 taps (the others read zeros), and the 1x1 layers need
         only run at the non-anchors. ``scales`` and ``means`` are given at the non-anchors. It
-        computes in their dtype (the coders' float64), whatever the weights' dtype."""
+        computes in the inputs' dtype (the coders' float64), whatever the weights' dtype."""
         conv = self.context
         r = conv.kernel_size[0] // 2
         h, w = anchors_hat.shape[-2:]
@@ -175,8 +175,8 @@ class CheckerboardContext(nn.Module):
         windows = torch.stack([padded[:, :, dy : dy + h, dx : dx + w][..., others] for dy, dx in taps], dim=2)
         dtype = scales.dtype
         weight = conv.weight[:, :, [dy for dy, _ in taps], [dx for _, dx in taps]].to(dtype)  # (m, m, taps)
-        context = torch.einsum("oit,bitk->bok", weight, windows.to(dtype)) + conv.bias.to(dtype)[:, None]
-        net_input = torch.cat([scales, means.to(dtype), context], dim=1)[..., None]  # the 1x1 layers take (b, c, k, 1)
+        context = torch.einsum("oit,bitk->bok", weight, windows) + conv.bias.to(dtype)[:, None]
+        net_input = torch.cat([scales, means, context], dim=1)[..., None]  # the 1x1 layers take (b, c, k, 1)
         net_weights = {k: v.to(dtype) for k, v in self.parameters_net.state_dict().items()}
         return torch.func.functional_call(self.parameters_net, net_weights, (net_input,))[..., 0]
 
