@@ -275,7 +275,8 @@ def _level_weights(_ctx: click.Context, _param: click.Parameter, text: str | Non
 @click.argument("train_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--stage", type=click.Choice(["rd", "gan"]), default="rd", show_default=True,
               help="rd: the whole codec, rate-distortion; gan: the GAN decoder on top of --init, bitstream frozen.")
-@click.option("--val", "val_dir", type=click.Path(exists=True, file_okay=False), help="Held-out folder for validation.")
+@click.option("--val", "val_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="Held-out folder for validation (repeat for several; the first logs as val_*, the others as val_<folder>_*).")
 @click.option("--kodak", "kodak_dir", type=click.Path(exists=True, file_okay=False),
               help="rd: folder whose real coded bytes and PSNR are logged every 30 minutes (evaluation only).")
 @click.option("--out", "out_dir", help="Run folder: log, checkpoint, export/ [default: runs/STAGE].")
@@ -302,20 +303,24 @@ def _level_weights(_ctx: click.Context, _param: click.Parameter, text: str | Non
 @click.option("--discriminator", "discriminator_from", type=click.Path(exists=True, file_okay=False),
               help="gan: start the discriminator from this earlier gan run's checkpoint, not from scratch.")
 @click.option("--threads", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
+              help="auto: bf16 autocast where the processor has bf16 matrix units (AMX, or a GPU), else fp32.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial weights and of the crops.")
 @click.option("--init", type=click.Path(exists=True, file_okay=False), help="Start from a weights folder (required for gan).")
 @click.option("--resume", is_flag=True, help="Continue from the run folder's checkpoint.")
 @_verbosity
 @_guard
-def train(ctx, train_dirs, stage, val_dir, kodak_dir, out_dir, minutes, max_steps, channels, latent_channels,
+def train(ctx, train_dirs, stage, val_dirs, kodak_dir, out_dir, minutes, max_steps, channels, latent_channels,
           analysis_channels, synthesis_channels, crop,
           batch, lr, checkerboard, level_weights, contractive_weight, optimizer, adversarial_weight, discriminator_from, threads,
-          seed, init, resume, verbosity) -> None:
+          precision, device, seed, init, resume, verbosity) -> None:
     """Train on folders of images and export the weights (stage rd, then stage gan)."""
     from codec.config import GanConfig, ModelConfig, TrainConfig
 
-    common = {"train_dirs": tuple(train_dirs), "val_dir": val_dir or "", "out_dir": out_dir or f"runs/{stage}",
+    common = {"train_dirs": tuple(train_dirs), "val_dirs": tuple(val_dirs), "out_dir": out_dir or f"runs/{stage}",
               "time_budget_s": minutes * 60, "max_steps": max_steps, "batch": batch, "threads": threads, "seed": seed,
+              "precision": precision, "device": device,
               **({"crop": crop} if crop else {})}
     stage_only = (("--kodak", kodak_dir, "rd"), ("--optimizer", optimizer, "rd"), ("--channels", channels, "rd"),
                   ("--checkerboard", checkerboard or None, "rd"), ("--latent-channels", latent_channels, "rd"),

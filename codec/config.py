@@ -66,7 +66,7 @@ class TrainConfig:
     steps and wall time runs out first, so a run on a busy machine still finishes its decay."""
 
     train_dirs: tuple[str, ...] = ()
-    val_dir: str = ""
+    val_dirs: tuple[str, ...] = ()  # validated in turn; the first logs as val_*, the others as val_<folder>_*
     out_dir: str = "runs/rd"
     crop: int = 256
     batch: int = 4
@@ -89,6 +89,8 @@ class TrainConfig:
     level_weights: tuple[float, ...] = ()  # how often each quality level is drawn; () is uniform
     seed: int = 0
     threads: int = 2
+    precision: str = "auto"  # fp32, bf16, or auto: bf16 where the processor has bf16 matrix units
+    device: str = "cpu"
     model: ModelConfig = field(default_factory=ModelConfig)
 
 
@@ -103,7 +105,7 @@ class GanConfig:
     """
 
     train_dirs: tuple[str, ...] = ()
-    val_dir: str = ""
+    val_dirs: tuple[str, ...] = ()
     out_dir: str = "runs/gan"
     crop: int = 128
     batch: int = 4
@@ -124,3 +126,5 @@ class GanConfig:
     ckpt_every_s: float = 600.0
     seed: int = 0
     threads: int = 2
+    precision: str = "auto"
+    device: str = "cpu"

@@ -194,7 +194,15 @@ class AecModel(nn.Module):
 
     def quantize(self, y: Tensor, level: int) -> tuple[Tensor, Tensor, Tensor]:
         """The decoder's input ``y_hat`` (rounded as in a file, straight-through for gradients)
-        and the likelihoods of ``y`` and ``z`` (additive noise, the rate term's estimate)."""
+        and the likelihoods of ``y`` and ``z`` (additive noise, the rate term's estimate).
+
+        All of it runs in float32 whatever autocast the caller set (bfloat16 training,
+        :mod:`codec.train.precision`): the hyperprior and the entropy models decide the rates and
+        the tables, and bfloat16's 8-bit mantissa would blur both."""
+        with torch.autocast(y.device.type, enabled=False):
+            return self._quantize(y.float(), level)
+
+    def _quantize(self, y: Tensor, level: int) -> tuple[Tensor, Tensor, Tensor]:
         gain, inv_gain = self.gains(level)
         y_s = y * gain
         z = self.h_a(y_s)

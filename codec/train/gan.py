@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -29,8 +29,8 @@ from codec.losses import (
 from codec.model import AecModel
 from codec.nn.discriminator import Discriminator
 from codec.perceptual import STLPIPS
-from codec.train import checkpoint
-from codec.train.data import CropSampler, center_crops, list_images
+from codec.train import checkpoint, precision
+from codec.train.data import CropSampler, list_images, validation_sets
 from codec.train.schedule import cosine_lr
 
 CHECKPOINT = "gan_checkpoint.pt"
@@ -59,6 +59,11 @@ class GanState:
     def parts(self) -> dict[str, checkpoint.Stateful]:
         return {"g_s_gan": self.model.g_s_gan, "disc": self.disc, "g_opt": self.g_opt, "d_opt": self.d_opt}
 
+    def to(self, device: torch.device, memory_format: torch.memory_format) -> None:
+        """Move the networks in place, so the optimizers keep their parameters."""
+        for m in (self.model, self.disc):
+            m.to(device, memory_format=memory_format)
+
     def save(self, path: Path, cfg: GanConfig) -> None:
         checkpoint.save(path, self.parts(), self.step, self.elapsed_s, asdict(cfg))
 
@@ -82,9 +87,16 @@ def _check(loss: torch.Tensor, what: str, step: int) -> None:
         raise FloatingPointError(f"{what} loss is {float(loss.detach())} at step {step}; lower --lr")
 
 
-def gan_step(s: GanState, x: torch.Tensor, q: int, lr: float, cfg: GanConfig, lpips: STLPIPS) -> dict[str, float]:
+def gan_step(s: GanState, x: torch.Tensor, q: int, lr: float, cfg: GanConfig, lpips: STLPIPS,
+             dtype: str = "fp32") -> dict[str, float]:
     """One discriminator step and, after the warm-up, one generator step first. ``lr`` is the
-    generator's; the discriminator's follows the same schedule at ``d_lr / g_lr`` times it."""
+    generator's; the discriminator's follows the same schedule at ``d_lr / g_lr`` times it.
+    The networks run at ``dtype`` (a resolved precision), the losses in float32."""
+    with precision.autocast(dtype, x.device):
+        return _gan_step(s, x, q, lr, cfg, lpips)
+
+
+def _gan_step(s: GanState, x: torch.Tensor, q: int, lr: float, cfg: GanConfig, lpips: STLPIPS) -> dict[str, float]:
     for opt, rate in ((s.g_opt, lr), (s.d_opt, lr * cfg.d_lr / cfg.g_lr)):
         for g in opt.param_groups:
             g["lr"] = rate
@@ -93,7 +105,7 @@ def gan_step(s: GanState, x: torch.Tensor, q: int, lr: float, cfg: GanConfig, lp
     # A short run is not spent warming up: at most a quarter of the steps.
     train_generator = s.step >= min(cfg.d_warmup_steps, cfg.max_steps // 4)
     with torch.set_grad_enabled(train_generator):
-        x_fake = s.model.g_s_gan(y_hat)
+        x_fake = s.model.g_s_gan(y_hat).float()
     stats: dict[str, float] = {}
     if train_generator:
         s.disc.requires_grad_(False)
@@ -102,9 +114,10 @@ def gan_step(s: GanState, x: torch.Tensor, q: int, lr: float, cfg: GanConfig, lp
             _, real_features = s.disc(x, y_hat)
         terms = {
             "mse": cfg.mse_weight * 255**2 * torch.mean((x_fake - x) ** 2),
-            "perceptual": cfg.perceptual_weight * lpips(x_fake, x).mean(),
-            "adversarial": cfg.adversarial_weight * generator_adversarial_loss(fake_logits),
-            "feature_matching": cfg.feature_matching_weight * feature_matching(real_features, fake_features),
+            "perceptual": cfg.perceptual_weight * lpips(x_fake, x).float().mean(),
+            "adversarial": cfg.adversarial_weight * generator_adversarial_loss(fake_logits.float()),
+            "feature_matching": cfg.feature_matching_weight * feature_matching(
+                [f.float() for f in real_features], [f.float() for f in fake_features]),
         }
         g_loss = sum(terms.values())
         _check(g_loss, "generator", s.step)
@@ -116,7 +129,7 @@ def gan_step(s: GanState, x: torch.Tensor, q: int, lr: float, cfg: GanConfig, lp
         stats = {"g_loss": float(g_loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
     real_logits, _ = s.disc(x, y_hat)
     fake_logits, _ = s.disc(x_fake.detach(), y_hat)
-    d_loss = discriminator_loss(real_logits, fake_logits)
+    d_loss = discriminator_loss(real_logits.float(), fake_logits.float())
     _check(d_loss, "discriminator", s.step)
     s.d_opt.zero_grad(set_to_none=True)
     d_loss.backward()
@@ -142,6 +155,9 @@ def train_gan(cfg: GanConfig, init: Path, resume: bool = False) -> Path:
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
+    device = precision.device(cfg.device)
+    dtype = precision.resolve(cfg.precision, device)
+    cfg = replace(cfg, precision=dtype)  # recorded as resolved
     out_dir = Path(cfg.out_dir)
     s = GanState.create(cfg, init)
     digest = s.model.bitstream_hash()
@@ -150,9 +166,10 @@ def train_gan(cfg: GanConfig, init: Path, resume: bool = False) -> Path:
         s.load(ckpt_path)
     elif cfg.discriminator_from:
         load_discriminator(s.disc, Path(cfg.discriminator_from) / CHECKPOINT)
-    lpips = STLPIPS("alex")
+    s.to(device, precision.memory_format(dtype))
+    lpips = STLPIPS("alex").to(device)
     sampler = CropSampler(list_images(cfg.train_dirs), cfg.crop, cfg.downscale, cfg.seed + s.step)
-    val_x = center_crops(list_images([cfg.val_dir])[:12], 2 * cfg.crop) if cfg.val_dir else None
+    val_x = validation_sets(cfg.val_dirs[:1], 12, 2 * cfg.crop, device).get("val_")
     out_dir.mkdir(parents=True, exist_ok=True)  # only once the data is known to serve
     levels = list(range(1, s.model.config.num_levels + 1))
 
@@ -162,13 +179,15 @@ def train_gan(cfg: GanConfig, init: Path, resume: bool = False) -> Path:
             log.flush()
 
         if val_x is not None and s.step == 0:
-            write({f"val_fidelity_{k}": v for k, v in validate(s.model, val_x, 0.0, lpips).items()})
+            write({"precision": dtype, "device": str(device), "threads": cfg.threads,
+                   **{f"val_fidelity_{k}": v for k, v in validate(s.model, val_x, 0.0, lpips).items()}})
         t0 = time.monotonic() - s.elapsed_s
         last_ckpt = time.monotonic()
         while (progress := max(s.step / cfg.max_steps, s.elapsed_s / cfg.time_budget_s)) < 1.0:
             q = random.choice(levels)
             lr = cosine_lr(s.step, progress, cfg.g_lr, cfg.lr_min, 0)
-            stats = gan_step(s, sampler.batch(cfg.batch), q, lr, cfg, lpips)
+            x = sampler.batch(cfg.batch).to(device, memory_format=precision.memory_format(dtype))
+            stats = gan_step(s, x, q, lr, cfg, lpips, dtype)
             s.elapsed_s = time.monotonic() - t0
             bar.update(1)
             bar.set_postfix(q=q, **{k: f"{v:.3f}" for k, v in stats.items() if k in ("perceptual", "d_loss")}, refresh=False)
@@ -190,6 +209,6 @@ def export_gan(s: GanState, cfg: GanConfig, init: Path, out_dir: Path, digest: b
     """Write ``init``'s weights plus the GAN decoder; the bitstream hash must not have moved."""
     info = {"steps": s.step, "cpu_hours": round(s.elapsed_s * cfg.threads / 3600, 2), "config": asdict(cfg)}
     previous = {k: v for k, v in weights.read_config(init).items() if k not in ("model", "bitstream_sha256_8")}
-    if weights.export(s.model, out_dir, {**previous, "gan_training": info}) != digest:
+    if weights.export(s.model.to("cpu", memory_format=torch.contiguous_format), out_dir, {**previous, "gan_training": info}) != digest:
         raise RuntimeError("the bitstream hash changed during stage 2; the frozen parts were modified")
     return out_dir

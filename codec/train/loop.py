@@ -28,8 +28,8 @@ from codec.config import ModelConfig, TrainConfig
 from codec.entropy import freeze_tables
 from codec.losses import contractive_penalty, psnr_db, rate_distortion
 from codec.model import AecModel, pad, unpad
-from codec.train import checkpoint
-from codec.train.data import CropSampler, center_crops, list_images
+from codec.train import checkpoint, precision
+from codec.train.data import CropSampler, list_images, validation_sets
 from codec.train.schedule import cosine_lr
 
 CHECKPOINT = "checkpoint.pt"
@@ -55,9 +55,13 @@ def validate(model: AecModel, x: torch.Tensor, levels: list[int]) -> dict[str, f
     return out
 
 
+def validate_all(model: AecModel, val_sets: dict[str, torch.Tensor], levels: list[int]) -> dict[str, float]:
+    return {f"{prefix}{k}": v for prefix, x in val_sets.items() for k, v in validate(model, x, levels).items()}
+
+
 def kodak_figures(model: AecModel, files: list[Path], levels: list[int]) -> dict[str, float]:
     """Real coded bytes and PSNR of 8-bit output, for a frozen-table copy of ``model``."""
-    coder = copy.deepcopy(model).eval()
+    coder = copy.deepcopy(model).to("cpu", memory_format=torch.contiguous_format).eval()
     freeze_tables(coder)
     out: dict[str, float] = {}
     for q in levels:
@@ -102,6 +106,11 @@ class State:
 
     def parts(self) -> dict[str, checkpoint.Stateful]:
         return {"model": self.model, "ema": self.ema, "opt": self.opt, "aux_opt": self.aux_opt}
+
+    def to(self, device: torch.device, memory_format: torch.memory_format) -> None:
+        """Move the model and its average in place, so the optimizers keep their parameters."""
+        for m in (self.model, self.ema):
+            m.to(device, memory_format=memory_format)
 
     def save(self, path: Path, cfg: TrainConfig) -> None:
         checkpoint.save(path, self.parts(), self.step, self.elapsed_s, asdict(cfg))
@@ -153,12 +162,18 @@ def _optimizer(cfg: TrainConfig, params: list[torch.nn.Parameter]) -> torch.opti
     raise ValueError(f"unknown optimizer {cfg.optimizer!r} (known: adam, soap)")
 
 
-def train_step(s: State, x: torch.Tensor, q: int, lr: float, cfg: TrainConfig) -> StepStats:
+def train_step(s: State, x: torch.Tensor, q: int, lr: float, cfg: TrainConfig, dtype: str = "fp32") -> StepStats:
+    """One step at ``dtype`` (a resolved precision): the transforms under its autocast; the
+    rate term and the contractive finite difference in float32, since a difference of two
+    bfloat16 outputs ``eps`` apart would be mostly rounding."""
     for g in s.opt.param_groups:
         g["lr"] = lr
-    y = s.model.g_a(x)
-    rd = rate_distortion(s.model.forward_from_y(y, q), x, cfg.model.lambdas[q - 1])
-    penalty = contractive_penalty(s.model.g_a, x[:1], y[:1], cfg.contractive_eps)
+    with precision.autocast(dtype, x.device):
+        y = s.model.g_a(x)
+        out = s.model.forward_from_y(y, q)
+    rd = rate_distortion(out._replace(x_hat=out.x_hat.float()), x, cfg.model.lambdas[q - 1])
+    y1 = y[:1] if dtype == "fp32" else s.model.g_a(x[:1])
+    penalty = contractive_penalty(s.model.g_a, x[:1], y1, cfg.contractive_eps)
     loss = rd.loss + cfg.contractive_weight * penalty
     if not torch.isfinite(loss):
         raise FloatingPointError(f"loss is {float(loss.detach())} at step {s.step}; lower --lr")
@@ -180,16 +195,20 @@ def train(cfg: TrainConfig, init: Path | None = None, resume: bool = False) -> P
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
+    device = precision.device(cfg.device)
+    dtype = precision.resolve(cfg.precision, device)
     s = State.create(cfg, init)
-    cfg = replace(cfg, model=s.model.config)  # with --init, the architecture is the weights'
+    # With --init, the architecture is the weights'; the precision is recorded as resolved.
+    cfg = replace(cfg, model=s.model.config, precision=dtype)
     levels = list(range(1, cfg.model.num_levels + 1))
     _check_level_weights(cfg.level_weights, len(levels))
     out_dir = Path(cfg.out_dir)
     ckpt_path = out_dir / CHECKPOINT
     if resume and ckpt_path.exists():
         s.load(ckpt_path, cfg)
+    s.to(device, precision.memory_format(dtype))
     sampler = CropSampler(list_images(cfg.train_dirs), cfg.crop, cfg.downscale, cfg.seed + s.step)
-    val_x = center_crops(list_images([cfg.val_dir])[:24], cfg.crop) if cfg.val_dir else None
+    val_sets = validation_sets(cfg.val_dirs, 24, cfg.crop, device)
     out_dir.mkdir(parents=True, exist_ok=True)  # only once the data is known to serve
     kodak = list_images([cfg.kodak_dir]) if cfg.kodak_dir else []
     check_levels = [levels[1], levels[len(levels) // 2], levels[-1]]
@@ -199,17 +218,21 @@ def train(cfg: TrainConfig, init: Path | None = None, resume: bool = False) -> P
             log.write(json.dumps({**record, "step": s.step, "elapsed_s": round(s.elapsed_s, 1)}) + "\n")
             log.flush()
 
+        if s.step == 0:
+            write({"precision": dtype, "device": str(device), "threads": cfg.threads})
         t0 = time.monotonic() - s.elapsed_s
         last_ckpt = last_kodak = time.monotonic()
         while (progress := max(s.step / cfg.max_steps, s.elapsed_s / cfg.time_budget_s)) < 1.0:
             q = random.choices(levels, cfg.level_weights or None)[0]
-            stats = train_step(s, sampler.batch(cfg.batch), q, lr := cosine_lr(s.step, progress, cfg.lr, cfg.lr_min, cfg.warmup_steps), cfg)
+            x = sampler.batch(cfg.batch).to(device, memory_format=precision.memory_format(dtype))
+            lr = cosine_lr(s.step, progress, cfg.lr, cfg.lr_min, cfg.warmup_steps)
+            stats = train_step(s, x, q, lr, cfg, dtype)
             s.elapsed_s = time.monotonic() - t0
             bar.update(1)
             bar.set_postfix(q=q, bpp=f"{stats.bpp_estimate:.3f}", psnr=f"{stats.psnr_db:.2f}", lr=f"{lr:.1e}", refresh=False)
             record = {**stats._asdict(), "q": q, "lr": lr} if s.step % 50 == 0 else {}
-            if val_x is not None and s.step % cfg.val_every == 0:
-                record.update({f"val_{k}": v for k, v in validate(s.ema, val_x, check_levels).items()})
+            if val_sets and s.step % cfg.val_every == 0:
+                record.update(validate_all(s.ema, val_sets, check_levels))
             if kodak and time.monotonic() - last_kodak > cfg.kodak_every_s:
                 record.update(kodak_figures(s.ema, kodak, check_levels))
                 last_kodak = time.monotonic()
@@ -220,14 +243,14 @@ def train(cfg: TrainConfig, init: Path | None = None, resume: bool = False) -> P
                 last_ckpt = time.monotonic()
         s.save(ckpt_path, cfg)
         final = kodak_figures(s.ema, kodak, levels) if kodak else {}
-        write(final)
+        write({**(validate_all(s.ema, val_sets, check_levels) if s.step % cfg.val_every else {}), **final})
     return export_run(s, cfg, out_dir / "export", final)
 
 
 def export_run(s: State, cfg: TrainConfig, out_dir: Path, kodak: dict[str, float]) -> Path:
     hours = s.elapsed_s * cfg.threads / 3600
     info = {"steps": s.step, "cpu_hours": round(hours, 2), "config": asdict(cfg), "kodak": kodak}
-    weights.export(s.ema, out_dir, {"training": info})
+    weights.export(s.ema.to("cpu", memory_format=torch.contiguous_format), out_dir, {"training": info})
     return out_dir
 
 
