@@ -85,7 +85,7 @@ def encode(source: image.ImageLike, quality: int = DEFAULT_QUALITY, weights_dir:
 
     model, digest = _model(_weights_key(weights_dir))
     levels = model.config.num_levels
-    if not isinstance(quality, int) or not 1 <= quality <= levels:
+    if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= levels:  # True is an int
         raise AecError(f"quality must be an integer in 1..{levels}, got {quality!r}")
     tile_size = tile_size or tiling.default_tile_size(*pic.size)
     latent = tiling.compress(model, pic.rgb, quality, tile_size)

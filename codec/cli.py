@@ -50,7 +50,8 @@ def _say(ctx: click.Context, msg: str, level: int = 0) -> None:
 
 
 def _verbosity(f: Callable) -> Callable:
-    f = click.option("-q", "--quiet", "verbosity", flag_value=-1, help="Print errors only.")(f)
+    # No -q: cwebp, cjxl and avifenc users type -q for the quality (encode's -q is --quality).
+    f = click.option("--quiet", "verbosity", flag_value=-1, help="Print errors only.")(f)
     f = click.option("-v", "--verbose", "verbosity", flag_value=1, help="Print more detail.")(f)
     return f
 
@@ -70,8 +71,11 @@ def atomic_output(path: Path, force: bool) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it into place only when the body succeeds."""
     if path.exists() and not force:
         raise Failure(f"{path} exists (use --force to overwrite)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as e:  # name the output, not the hidden temporary file
+        raise Failure(f"{path}: {e.strerror or e}") from None
     try:
         os.close(fd)
         yield Path(tmp)
@@ -88,26 +92,45 @@ def _umask() -> int:
     return mask
 
 
-def _outputs(inputs: tuple[str, ...], output: str | None, suffix: str) -> list[tuple[str, str]]:
-    """Pair every input with its output: ``-o`` is a file for one input, a folder for several."""
-    if len(inputs) == 1:
+def _outputs(inputs: tuple[str, ...], output: str | None, suffix: str, output_suffixes: set[str],
+             force: bool) -> list[tuple[str, str]]:
+    """Pair every input with its output: ``-o`` is a file for one input, a folder for several or
+    when it ends in a slash. ``in out`` without ``-o``, ``out`` ending in one of
+    ``output_suffixes``, is read as cjxl and avifenc read it. Every pair is checked before any
+    work is done: an existing output without ``force``, an output that is its own input."""
+    if output is None and len(inputs) == 2 and Path(inputs[1]).suffix.lower() in output_suffixes \
+            and not Path(inputs[1]).exists():
+        inputs, output = inputs[:1], inputs[1]
+    folder_named = output is not None and output != STDIO and (output.endswith(("/", os.sep)) or Path(output).is_dir())
+    if len(inputs) == 1 and not folder_named:
         src = inputs[0]
         if output is None:
             if src == STDIO:
                 raise Failure("reading from stdin needs -o (a file, or - for stdout)")
             output = str(Path(src).with_suffix(suffix))
-        elif output != STDIO and Path(output).is_dir():
-            output = str(Path(output) / (Path(src).stem + suffix))
-        return [(src, output)]
-    if STDIO in inputs or output == STDIO:
-        raise Failure("stdin and stdout work with a single input only")
-    folder = Path(output) if output else None
-    if folder is not None and folder.exists() and not folder.is_dir():
-        raise Failure(f"-o {folder} must be a folder when there are several inputs")
-    pairs = [(s, str((folder or Path(s).parent) / (Path(s).stem + suffix))) for s in inputs]
-    targets = [t for _, t in pairs]
-    if len(set(targets)) != len(targets):
-        raise Failure("several inputs would write the same output file")
+        pairs = [(src, output)]
+    else:
+        if STDIO in inputs or output == STDIO:
+            raise Failure("stdin and stdout work with a single input only")
+        folder = Path(output) if output else None
+        if folder is not None and folder.exists() and not folder.is_dir():
+            raise Failure(f"-o {folder} must be a folder when there are several inputs")
+        if folder is not None and not folder_named and folder.suffix:
+            raise Failure(f"-o {folder} looks like a file name, but there are {len(inputs)} inputs: "
+                          f"give a folder (write {folder}/ to create one)")
+        pairs = [(s, str((folder or Path(s).parent) / (Path(s).stem + suffix))) for s in inputs]
+        targets = [t for _, t in pairs]
+        if len(set(targets)) != len(targets):
+            raise Failure("several inputs would write the same output file")
+    for src, dst in pairs:
+        if dst == STDIO:
+            if sys.stdout.isatty():
+                raise Failure("refusing to write binary data to a terminal: redirect stdout, or give -o a file")
+            continue
+        if src != STDIO and Path(dst).exists() and Path(src).exists() and Path(dst).samefile(src):
+            raise Failure(f"{dst} is the input itself: write the output elsewhere")
+        if Path(dst).exists() and not force:
+            raise Failure(f"{dst} exists (use --force to overwrite)")
     return pairs
 
 
@@ -185,7 +208,7 @@ def _guard(f: Callable) -> Callable:
 @main.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", help="Output file, - for stdout, or a folder for several inputs.")
-@click.option("--quality", type=click.IntRange(1, 8), default=4, show_default=True, help="1 (smallest) to 8 (best).")
+@click.option("-q", "--quality", type=click.IntRange(1, 8), default=4, show_default=True, help="1 (smallest) to 8 (best).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("--weights", type=click.Path(exists=True, file_okay=False), help="Weights folder (default: shipped).")
 @_verbosity
@@ -205,7 +228,7 @@ def encode(ctx, inputs, output, quality, force, weights, verbosity) -> None:
         return (f"{src} -> {dst}: {h.width}x{h.height} {h.mode}, quality {quality}, {meta.file_size} bytes, "
                 f"{meta.bpp:.3f} bpp, {time.perf_counter() - t0:.2f} s")
 
-    _run_batch(ctx, _outputs(inputs, output, ".aec"), job)
+    _run_batch(ctx, _outputs(inputs, output, ".aec", {".aec"}, force), job)
 
 
 @main.command()
@@ -234,7 +257,7 @@ def decode(ctx, inputs, output, force, weights, realism, verbosity) -> None:
         _write_output(dst, buf.getvalue(), force)
         return f"{src} -> {dst}: {im.width}x{im.height} {im.mode}, {time.perf_counter() - t0:.2f} s"
 
-    _run_batch(ctx, _outputs(inputs, output, ".png"), job)
+    _run_batch(ctx, _outputs(inputs, output, ".png", set(DECODE_FORMATS), force), job)
 
 
 @main.command()

@@ -128,7 +128,7 @@ def test_version_and_help(cli):
 
 
 def test_quiet_prints_nothing_on_success(cli, tmp_path, photo_png):
-    r = cli("encode", photo_png, "-o", tmp_path / "q.aec", "-q")
+    r = cli("encode", photo_png, "-o", tmp_path / "q.aec", "--quiet")
     assert r.returncode == 0 and r.stderr == b"" and r.stdout == b""
 
 

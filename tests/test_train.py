@@ -29,7 +29,7 @@ def photos(tmp_path_factory) -> tuple[Path, Path]:
 def rd_run(cli, photos, tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("rd") / "run"
     r = cli("train", photos[0], "--val", photos[1], "--out", run, "--steps", "12", "--channels", "8",
-            "--latent-channels", "8", "--crop", "64", "--batch", "2", "-q")
+            "--latent-channels", "8", "--crop", "64", "--batch", "2", "--quiet")
     assert r.returncode == 0, r.stderr.decode()[-2000:]
     return run
 
@@ -58,7 +58,7 @@ def test_a_continued_run_exports_from_its_checkpoint(cli, photos, rd_run, tmp_pa
     """A run started from exported weights carries their frozen tables in its checkpoint."""
     run = tmp_path / "continued"
     r = cli("train", photos[0], "--init", rd_run / "export", "--out", run, "--steps", "2", "--crop", "64",
-            "--batch", "2", "-q")
+            "--batch", "2", "--quiet")
     assert r.returncode == 0, r.stderr.decode()[-2000:]
     r = cli("export", run, "-o", tmp_path / "w")
     assert r.returncode == 0, r.stderr.decode()[-2000:]
@@ -71,7 +71,7 @@ def test_a_run_with_soap_trains_and_exports(cli, photos, rd_run, tmp_path):
 
     run = tmp_path / "soap"
     r = cli("train", photos[0], "--init", rd_run / "export", "--out", run, "--steps", "3", "--crop", "64",
-            "--batch", "2", "--optimizer", "soap", "-q")
+            "--batch", "2", "--optimizer", "soap", "--quiet")
     assert r.returncode == 0, r.stderr.decode()[-2000:]
     config = json.loads((run / "export" / "config.json").read_text())
     assert config["training"]["config"]["optimizer"] == "soap" and config["training"]["steps"] == 3
@@ -95,7 +95,7 @@ def test_checkerboard_context_is_added_to_initial_weights_and_codes(cli, photos,
     """A continued run and its export-from-checkpoint both carry the new context; files round-trip."""
     run = tmp_path / "ckbd"
     r = cli("train", photos[0], "--init", rd_run / "export", "--out", run, "--steps", "3", "--crop", "64",
-            "--batch", "2", "--checkerboard", "-q")
+            "--batch", "2", "--checkerboard", "--quiet")
     assert r.returncode == 0, r.stderr.decode()[-2000:]
     assert cli("export", run, "-o", tmp_path / "again").returncode == 0
     for weights in (run / "export", tmp_path / "again"):
@@ -110,7 +110,7 @@ def test_checkerboard_context_is_added_to_initial_weights_and_codes(cli, photos,
 def test_widened_model_trains_exports_and_must_be_resumed_as_wide(cli, photos, rd_run, tmp_path):
     run = tmp_path / "wide"
     r = cli("train", photos[0], "--init", rd_run / "export", "--out", run, "--steps", "2", "--crop", "64",
-            "--batch", "2", "--latent-channels", "11", "--analysis-channels", "10", "--synthesis-channels", "12", "-q")
+            "--batch", "2", "--latent-channels", "11", "--analysis-channels", "10", "--synthesis-channels", "12", "--quiet")
     assert r.returncode == 0, r.stderr.decode()[-2000:]
     config = json.loads((run / "export" / "config.json").read_text())["model"]
     assert (config["latent_channels"], config["analysis_channels"], config["synthesis_channels"]) == (11, 10, 12)
@@ -128,7 +128,7 @@ def test_widened_model_trains_exports_and_must_be_resumed_as_wide(cli, photos, r
 def test_gan_stage_adds_a_decoder_that_reads_the_same_files(cli, photos, rd_run, tmp_path):
     rd_weights, gan_run = rd_run / "export", tmp_path / "gan"
     r = cli("train", photos[0], "--stage", "gan", "--init", rd_weights, "--val", photos[1], "--out", gan_run,
-            "--steps", "8", "--crop", "64", "--batch", "2", "--adversarial-weight", "0.1", "-q")
+            "--steps", "8", "--crop", "64", "--batch", "2", "--adversarial-weight", "0.1", "--quiet")
     assert r.returncode == 0, r.stderr.decode()[-2000:]
     gan_weights = gan_run / "export"
     before, after = (json.loads((w / "config.json").read_text()) for w in (rd_weights, gan_weights))
@@ -161,7 +161,7 @@ def test_gan_stage_adds_a_decoder_that_reads_the_same_files(cli, photos, rd_run,
 
     def discriminator(run: Path, *options: str) -> dict[str, torch.Tensor]:
         r = cli("train", photos[0], "--stage", "gan", "--init", rd_weights, "--out", run, "--steps", "1",
-                "--crop", "64", "--batch", "2", "-q", *options)
+                "--crop", "64", "--batch", "2", "--quiet", *options)
         assert r.returncode == 0, r.stderr.decode()[-2000:]
         return parameters(run)
 
@@ -226,7 +226,7 @@ def test_an_option_of_the_other_stage_is_refused(cli, photos, tmp_path):
 def test_level_weights_choose_the_levels_trained(cli, photos, rd_run, tmp_path):
     run = tmp_path / "q8"
     r = cli("train", photos[0], "--init", rd_run / "export", "--out", run, "--steps", "50", "--crop", "64",
-            "--batch", "2", "--level-weights", "0,0,0,0,0,0,0,1", "-q")
+            "--batch", "2", "--level-weights", "0,0,0,0,0,0,0,1", "--quiet")
     assert r.returncode == 0, r.stderr.decode()[-2000:]
     assert [json.loads(line)["q"] for line in (run / "log.jsonl").read_text().splitlines() if '"q"' in line] == [8]
     refused = b"--level-weights needs 8 weights, none negative, not all zero"

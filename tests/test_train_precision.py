@@ -57,7 +57,7 @@ def test_a_bf16_run_records_its_precision_and_exports_weights_that_code(cli, tmp
     Image.fromarray(astronaut[::-1].copy()).save(train / "b.png")
     run = tmp_path / "run"
     r = cli("train", train, "--val", train, "--out", run, "--steps", "3", "--channels", "8", "--latent-channels", "8",
-            "--crop", "64", "--batch", "2", "--precision", "bf16", "--device", "cpu", "-q")
+            "--crop", "64", "--batch", "2", "--precision", "bf16", "--device", "cpu", "--quiet")
     assert r.returncode == 0, r.stderr.decode()[-2000:]
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert log[0]["precision"] == "bf16" and log[0]["device"] == "cpu"
@@ -76,7 +76,7 @@ def test_each_validation_folder_is_logged_under_its_own_name(cli, tmp_path, astr
     Image.fromarray(astronaut[:, ::-1].copy()).save(other / "b.png")
     run = tmp_path / "run"
     r = cli("train", train, "--val", train, "--val", other, "--out", run, "--steps", "1", "--channels", "8",
-            "--latent-channels", "8", "--crop", "64", "--batch", "1", "--precision", "fp32", "-q")
+            "--latent-channels", "8", "--crop", "64", "--batch", "1", "--precision", "fp32", "--quiet")
     assert r.returncode == 0, r.stderr.decode()[-2000:]
     (record,) = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if "val_q2_psnr_db" in line]
     assert "val_city_q2_psnr_db" in record and record["val_city_q2_psnr_db"] != record["val_q2_psnr_db"]

@@ -1,0 +1,107 @@
+"""What users of cwebp, cjxl and avifenc type, and the sharp edges of a first day (issue 20),
+driven through the real command in a subprocess."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+
+def test_dash_q_is_the_quality_as_in_cwebp_and_cjxl(cli, tmp_path, photo_png):
+    r = cli("encode", photo_png, "-o", tmp_path / "out.aec", "-q", "80")
+    assert r.returncode == 2 and b"'-q' / '--quality': 80 is not in the range 1<=x<=8" in r.stderr, r.stderr
+    assert not (tmp_path / "out.aec").exists()
+    r = cli("encode", photo_png, "-o", tmp_path / "out.aec", "-q", "2")
+    assert r.returncode == 0 and b"quality 2" in r.stderr, r.stderr
+    assert (tmp_path / "out.aec").is_file()
+    r = cli("encode", photo_png, "-o", tmp_path / "quiet.aec", "--quiet")
+    assert r.returncode == 0 and r.stderr == b""
+
+
+def test_an_output_ending_in_a_slash_is_a_folder_even_for_one_input(cli, tmp_path, photo_png):
+    r = cli("encode", photo_png, "-o", f"{tmp_path / 'coded'}/")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "coded").is_dir() and (tmp_path / "coded" / "astronaut.aec").is_file()
+    r = cli("decode", tmp_path / "coded" / "astronaut.aec", "-o", f"{tmp_path / 'decoded'}/")
+    assert r.returncode == 0 and (tmp_path / "decoded" / "astronaut.png").is_file(), r.stderr
+
+
+def test_several_inputs_and_a_file_name_are_refused(cli, tmp_path, photo_png):
+    other = tmp_path / "other.png"
+    Image.open(photo_png).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(other)
+    r = cli("encode", photo_png, other, "-o", tmp_path / "two.aec")
+    assert r.returncode == 1 and b"looks like a file name, but there are 2 inputs" in r.stderr, r.stderr
+    assert not (tmp_path / "two.aec").exists()
+    assert cli("encode", photo_png, other, "-o", tmp_path / "coded").returncode == 0  # no suffix: a folder
+    a, b = tmp_path / "coded" / "astronaut.aec", tmp_path / "coded" / "other.aec"
+    r = cli("decode", a, b, "-o", tmp_path / "new.png")
+    assert r.returncode == 1 and b"looks like a file name" in r.stderr and not (tmp_path / "new.png").exists()
+
+
+def test_a_positional_output_as_cjxl_and_avifenc_take_it(cli, tmp_path, photo_png):
+    r = cli("encode", photo_png, tmp_path / "out.aec")
+    assert r.returncode == 0 and (tmp_path / "out.aec").is_file(), r.stderr
+    assert not (tmp_path / "astronaut.aec").exists()
+    r = cli("decode", tmp_path / "out.aec", tmp_path / "back.png")
+    assert r.returncode == 0 and Image.open(tmp_path / "back.png").size == Image.open(photo_png).size
+
+
+def test_an_existing_output_is_refused_before_any_work_and_never_the_input(cli, tmp_path, photo_png):
+    other = tmp_path / "other.png"
+    Image.open(photo_png).save(other)
+    (tmp_path / "coded").mkdir()
+    taken = tmp_path / "coded" / "other.aec"
+    taken.write_bytes(b"keep me")
+    r = cli("encode", photo_png, other, "-o", tmp_path / "coded")
+    assert r.returncode == 1 and f"{taken} exists (use --force to overwrite)".encode() in r.stderr
+    assert taken.read_bytes() == b"keep me" and not (tmp_path / "coded" / "astronaut.aec").exists()
+    before = photo_png.read_bytes()
+    r = cli("encode", photo_png, "-o", photo_png, "-f")
+    assert r.returncode == 1 and b"is the input itself" in r.stderr and photo_png.read_bytes() == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_an_unwritable_folder_is_named_not_the_temporary_file(cli, tmp_path, photo_png):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        r = cli("encode", photo_png, "-o", locked / "x.aec")
+    finally:
+        locked.chmod(0o700)
+    assert r.returncode == 1 and f"{locked / 'x.aec'}: Permission denied".encode() in r.stderr, r.stderr
+    assert b".part" not in r.stderr
+
+
+def test_a_missing_folder_that_cannot_be_made_is_named(cli, tmp_path, photo_png):
+    blocker = tmp_path / "file"
+    blocker.write_bytes(b"")
+    r = cli("encode", photo_png, "-o", blocker / "sub" / "x.aec")
+    assert r.returncode == 1 and f"{blocker / 'sub' / 'x.aec'}:".encode() in r.stderr, r.stderr
+    assert b".part" not in r.stderr and b"Traceback" not in r.stderr
+
+
+def test_binary_output_is_not_written_to_a_terminal(tmp_path, photo_png):
+    """stdout is a real pseudo-terminal here, as when a user forgets the redirection."""
+    import pty
+    import subprocess
+    import sys
+
+    main, secondary = pty.openpty()
+    script = Path(sys.executable).parent / "aecodec"
+    argv0 = [str(script)] if script.exists() else [sys.executable, "-m", "codec"]
+    r = subprocess.run([*argv0, "encode", str(photo_png), "-o", "-"], stdout=secondary, stderr=subprocess.PIPE,
+                       timeout=120)
+    os.close(secondary)
+    os.close(main)
+    assert r.returncode == 1 and b"refusing to write binary data to a terminal" in r.stderr, r.stderr
+
+
+def test_quality_true_is_not_quality_one(photo_png):
+    import codec
+
+    with pytest.raises(codec.AecError, match="quality must be an integer in 1..8, got True"):
+        codec.encode(photo_png, quality=True)
