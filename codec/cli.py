@@ -195,6 +195,13 @@ def _guard(f: Callable) -> Callable:
             ctx.exit(128 + getattr(e, "signum", signal.SIGINT))
         except (click.exceptions.Exit, click.ClickException):
             raise
+        except ImportError as e:  # an optional package imported where no require() names it
+            from codec.extras import EXTRA_OF, missing
+
+            if (e.name or "").split(".")[0] not in EXTRA_OF:
+                raise
+            click.echo(f"aecodec: error: {missing(e, f'aecodec {ctx.info_name}')}", err=True)
+            ctx.exit(1)
         except Exception as e:  # a bug of ours: still one line, the traceback only with -v
             if ctx.obj["verbosity"] > 0:
                 raise

@@ -185,11 +185,7 @@ class AecModel(nn.Module):
         return scales, means.float()
 
     def forward(self, x: Tensor, level: int) -> ForwardOutput:
-        return self.forward_from_y(self.g_a(x), level)
-
-    def forward_from_y(self, y: Tensor, level: int) -> ForwardOutput:
-        """The rest of :meth:`forward`, for callers that also need ``y`` (the Jacobian penalty)."""
-        y_hat, y_likelihoods, z_likelihoods = self.quantize(y, level)
+        y_hat, y_likelihoods, z_likelihoods = self.quantize(self.g_a(x), level)
         return ForwardOutput(self.g_s(y_hat), y_likelihoods, z_likelihoods)
 
     def quantize(self, y: Tensor, level: int) -> tuple[Tensor, Tensor, Tensor]:

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from codec.extras import require
+
 
 class STLPIPS(nn.Module):
     """Frozen ST-LPIPS on images in [0, 1]; returns one distance per image."""
 
     def __init__(self, net: str = "alex") -> None:
         super().__init__()
-        from stlpips_pytorch import stlpips
-
+        stlpips = require("stlpips_pytorch.stlpips", "ST-LPIPS, the loss of the gan stage")
         self.net = stlpips.LPIPS(net=net, variant="shift_tolerant", verbose=False).eval()
         self.requires_grad_(False)
 

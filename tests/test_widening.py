@@ -61,7 +61,7 @@ def test_widened_latent_codes_and_decodes_the_same_image(astronaut: np.ndarray):
         assert abs(len(c_wide.y_string) - len(c.y_string)) <= 2 and c_wide.z_string == c.z_string
         assert (wide.decompress(c_wide, q) - model.decompress(c, q)).abs().max() < 1e-5
         with torch.no_grad():
-            out, out_wide = model.forward_from_y(model.g_a(x), q), wide.forward_from_y(wide.g_a(x), q)
+            out, out_wide = model(x, q), wide(x, q)
         assert (out_wide.x_hat - out.x_hat).abs().max() < 1e-5
         assert out.y_likelihoods.log2().sum() - out_wide.y_likelihoods.log2().sum() < 1.0
     with pytest.raises(ValueError, match="cannot shrink"):

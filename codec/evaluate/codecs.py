@@ -26,6 +26,7 @@ from PIL import Image, features
 
 import codec
 from codec.errors import AecError
+from codec.extras import require
 
 AEC_LEVELS = tuple(range(1, 9))
 EVAL_EXTRA = "pip install 'aecodec[eval]'"
@@ -94,7 +95,7 @@ def _package_version(name: str) -> Callable[[], str]:
 
 
 def _x265_version() -> str:
-    import pillow_heif
+    pillow_heif = require("pillow_heif", "the hevc codec")
 
     return f"pillow-heif {pillow_heif.__version__}, {pillow_heif.libheif_info()['encoders'].get('x265', 'no x265')}"
 
@@ -106,13 +107,13 @@ def _avif_setup() -> None:
 
 
 def _jxl_setup() -> None:
-    from pillow_jxl import JpegXLImagePlugin
+    JpegXLImagePlugin = require("pillow_jxl.JpegXLImagePlugin", "the jxl codec")  # noqa: N806
 
     JpegXLImagePlugin.DECODE_THREADS = 0  # 0: no thread pool
 
 
 def _heif_setup() -> None:
-    import pillow_heif
+    pillow_heif = require("pillow_heif", "the hevc codec")
 
     pillow_heif.register_heif_opener(decode_threads=1)
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from codec.errors import AecError
+from codec.extras import missing, require
 
 if TYPE_CHECKING:
     import torch
@@ -100,15 +101,16 @@ def _ms_ssim(ref: Reference, rgb: np.ndarray) -> float:
     if min(rgb.shape[:2]) < MS_SSIM_MIN_SIDE:
         return float("nan")
     import torch
-    from pytorch_msssim import ms_ssim
 
+    ms_ssim = require("pytorch_msssim", "the ms-ssim metric").ms_ssim
     with torch.no_grad():
         return float(ms_ssim(ref.tensor * 255, _tensor(rgb) * 255, data_range=255))
 
 
 def _ms_gmsd(ref: Reference, rgb: np.ndarray) -> float:
-    import piq
     import torch
+
+    piq = require("piq", "the ms-gmsd metric")
 
     with torch.no_grad():
         return float(piq.multi_scale_gmsd(ref.tensor, _tensor(rgb), data_range=1.0))
@@ -117,8 +119,9 @@ def _ms_gmsd(ref: Reference, rgb: np.ndarray) -> float:
 def _haarpsi(ref: Reference, rgb: np.ndarray) -> float:
     if min(rgb.shape[:2]) < HAARPSI_MIN_SIDE:
         return float("nan")
-    import piq
     import torch
+
+    piq = require("piq", "the haarpsi metric")
 
     with torch.no_grad():
         return float(piq.haarpsi(_tensor(rgb), ref.tensor, data_range=1.0))
@@ -134,13 +137,14 @@ def _lpips_model() -> torch.nn.Module:
 
             return stlpips.LPIPS(net="vgg", variant="shift_tolerant", verbose=False).eval()
     except ImportError as e:
-        raise AecError(f"st-lpips needs the {e.name} package (pip install 'aecodec[eval]')") from None
+        raise missing(e, "the st-lpips metric") from None
 
 
 def _lpips_features(x: torch.Tensor) -> list[torch.Tensor]:
     """The normalised trunk features of ``x`` in [0, 1]: the first half of ``LPIPS.forward``."""
     import torch
-    from stlpips_pytorch.utils import normalize_tensor
+
+    normalize_tensor = require("stlpips_pytorch.utils", "the st-lpips metric").normalize_tensor
 
     model = _lpips_model()
     with torch.no_grad():

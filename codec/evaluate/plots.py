@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from codec.evaluate.metrics import ms_ssim_db
+from codec.extras import require
 from codec.evaluate.report import Curve
 
 # result key -> (file name, title, axis label, transform of the value)
@@ -27,8 +28,7 @@ FIGURES: dict[str, list[tuple[str, str, str, Callable[[float], float]]]] = {
 
 def plot_all(curves: Sequence[Curve], anchors: Sequence[Curve], out_dir: Path, title: str) -> list[Path]:
     """Every figure the measured metrics allow; returns the files written."""
-    import matplotlib
-
+    matplotlib = require("matplotlib", "plotting")
     matplotlib.use("Agg")
     max_bpp = max(b for c in curves for b in c.results["bpp"]) * 1.08
     written = []
@@ -44,7 +44,7 @@ def plot_all(curves: Sequence[Curve], anchors: Sequence[Curve], out_dir: Path, t
 
 def _plot(curves: Sequence[Curve], anchors: Sequence[Curve], key: str, label: str,
           transform: Callable[[float], float], max_bpp: float, title: str, path: Path) -> None:
-    import matplotlib.pyplot as plt
+    plt = require("matplotlib.pyplot", "plotting")
 
     fig, ax = plt.subplots(figsize=(9, 5.5), dpi=120)
     for c, color in zip([c for c in anchors if key in c.results], itertools.cycle(_distinct(plt.cm.tab20b.colors))):

@@ -21,13 +21,15 @@ from typing import NamedTuple
 import numpy as np
 import torch
 from PIL import Image
+from torch.profiler import record_function
 from tqdm import tqdm
 
 from codec import weights
 from codec.config import ModelConfig, TrainConfig
 from codec.entropy import freeze_tables
+from codec.extras import require
 from codec.losses import contractive_penalty, psnr_db, rate_distortion
-from codec.model import AecModel, pad, unpad
+from codec.model import AecModel, ForwardOutput, pad, unpad
 from codec.train import checkpoint, precision
 from codec.train.data import CropSampler, list_images, validation_sets
 from codec.train.schedule import cosine_lr
@@ -154,37 +156,44 @@ def _optimizer(cfg: TrainConfig, params: list[torch.nn.Parameter]) -> torch.opti
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.lr)
     if cfg.optimizer == "soap":
-        try:
-            from pytorch_optimizer import SOAP
-        except ImportError:
-            raise ValueError('the soap optimizer needs pytorch-optimizer: pip install "aecodec[train]"') from None
-        return SOAP(params, lr=cfg.lr, weight_decay=0.0)
+        return require("pytorch_optimizer", "the soap optimizer (--optimizer adam needs nothing more)").SOAP(params, lr=cfg.lr, weight_decay=0.0)
     raise ValueError(f"unknown optimizer {cfg.optimizer!r} (known: adam, soap)")
 
 
 def train_step(s: State, x: torch.Tensor, q: int, lr: float, cfg: TrainConfig, dtype: str = "fp32") -> StepStats:
     """One step at ``dtype`` (a resolved precision): the transforms under its autocast; the
     rate term and the contractive finite difference in float32, since a difference of two
-    bfloat16 outputs ``eps`` apart would be mostly rounding."""
+    bfloat16 outputs ``eps`` apart would be mostly rounding. The named ranges are what
+    ``examples/profile_step.py`` reports."""
     for g in s.opt.param_groups:
         g["lr"] = lr
     with precision.autocast(dtype, x.device):
-        y = s.model.g_a(x)
-        out = s.model.forward_from_y(y, q)
-    rd = rate_distortion(out._replace(x_hat=out.x_hat.float()), x, cfg.model.lambdas[q - 1])
-    y1 = y[:1] if dtype == "fp32" else s.model.g_a(x[:1])
-    penalty = contractive_penalty(s.model.g_a, x[:1], y1, cfg.contractive_eps)
+        with record_function("g_a"):
+            y = s.model.g_a(x)
+        with record_function("quantize"):
+            y_hat, y_likelihoods, z_likelihoods = s.model.quantize(y, q)
+        with record_function("g_s"):
+            x_hat = s.model.g_s(y_hat)
+    with record_function("rate-distortion"):
+        rd = rate_distortion(ForwardOutput(x_hat.float(), y_likelihoods, z_likelihoods), x, cfg.model.lambdas[q - 1])
+    with record_function("contractive"):
+        y1 = y[:1] if dtype == "fp32" else s.model.g_a(x[:1])
+        penalty = contractive_penalty(s.model.g_a, x[:1], y1, cfg.contractive_eps)
     loss = rd.loss + cfg.contractive_weight * penalty
     if not torch.isfinite(loss):
         raise FloatingPointError(f"loss is {float(loss.detach())} at step {s.step}; lower --lr")
-    s.opt.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(s.opt.param_groups[0]["params"], cfg.clip)
-    s.opt.step()
-    s.aux_opt.zero_grad(set_to_none=True)
-    s.model.aux_loss().backward()
-    s.aux_opt.step()
-    update_ema(s.ema, s.model, s.step, cfg.ema_decay)
+    with record_function("backward"):
+        s.opt.zero_grad(set_to_none=True)
+        loss.backward()
+    with record_function("optimizer"):
+        torch.nn.utils.clip_grad_norm_(s.opt.param_groups[0]["params"], cfg.clip)
+        s.opt.step()
+    with record_function("aux"):
+        s.aux_opt.zero_grad(set_to_none=True)
+        s.model.aux_loss().backward()
+        s.aux_opt.step()
+    with record_function("ema"):
+        update_ema(s.ema, s.model, s.step, cfg.ema_decay)
     s.step += 1
     return StepStats(float(loss.detach()), float(rd.bpp_estimate.detach()), psnr_db(float(rd.mse.detach())),
                      float(penalty.detach()))
