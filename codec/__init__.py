@@ -6,11 +6,12 @@
 """
 
 from codec import _compressai
-from codec.errors import AecError
+from codec.errors import AecError, FormatError, ImageError, UnsupportedError, WeightsError
 
 _compressai.install()  # CompressAI without its package __init__ (seconds of imports): see there
 
-__all__ = ["AecError", "Info", "decode", "encode", "info"]
+__all__ = ["AecError", "FormatError", "ImageError", "Info", "UnsupportedError", "WeightsError", "decode", "encode",
+           "info"]
 __version__ = "0.7.0"
 
 _API = ("Info", "decode", "encode", "info")

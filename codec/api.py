@@ -9,10 +9,11 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from codec import container, tiles
 from codec.errors import AecError, FormatError, WeightsError
+from codec.sources import FileLike, as_bytes
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
     from codec.model import AecModel
 
 DEFAULT_QUALITY = 4
-FileLike = Union[str, Path, bytes]
 
 
 @dataclass(frozen=True)
@@ -48,12 +48,7 @@ class Info:
 
 
 def _read(source: FileLike) -> bytes:
-    if isinstance(source, bytes):
-        return source
-    try:
-        return Path(source).read_bytes()
-    except OSError as e:
-        raise AecError(f"{source}: {e.strerror or e}") from None
+    return as_bytes(source)[0]
 
 
 @functools.lru_cache(maxsize=4)

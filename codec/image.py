@@ -11,7 +11,6 @@ import struct
 import warnings
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Union
 
 import numpy as np
@@ -19,8 +18,9 @@ from PIL import Image, ImageOps
 
 from codec.container import MAX_PIXELS, check_size
 from codec.errors import FormatError, ImageError, UnsupportedError
+from codec.sources import FileLike, as_bytes
 
-ImageLike = Union[str, Path, bytes, Image.Image, np.ndarray]
+ImageLike = Union[FileLike, Image.Image, np.ndarray]
 
 # How each Pillow mode is coded: as which of aecodec's modes, or refused with which reason.
 _MODE_MAP = {"1": "L", "L": "L", "LA": "LA", "La": "LA", "P": None, "PA": "RGBA",
@@ -53,8 +53,7 @@ def read(source: ImageLike) -> Picture:
         return _from_array(source)
     if isinstance(source, Image.Image):
         return _from_pil(source)
-    data = source if isinstance(source, bytes) else _read_bytes(Path(source))
-    prefix = "" if isinstance(source, bytes) else f"{source}: "  # the CLI names its inputs itself
+    data, prefix = as_bytes(source, ImageError)  # the CLI names its inputs itself: bytes get no prefix
     if not data:
         raise ImageError(f"{prefix}empty file")
     _refuse_16bit_png(data, prefix)
@@ -76,15 +75,6 @@ def read(source: ImageLike) -> Picture:
         raise ImageError(f"{prefix}not an image format Pillow can read") from None
     except (OSError, SyntaxError, ValueError, TypeError, struct.error) as e:  # Pillow's ways to say "corrupt"
         raise ImageError(f"{prefix}corrupt or truncated image ({e})") from None
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except IsADirectoryError:
-        raise ImageError(f"{path}: is a directory") from None
-    except OSError as e:
-        raise ImageError(f"{path}: {e.strerror or e}") from None
 
 
 def _refuse_16bit_png(data: bytes, prefix: str) -> None:

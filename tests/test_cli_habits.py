@@ -105,3 +105,32 @@ def test_quality_true_is_not_quality_one(photo_png):
 
     with pytest.raises(codec.AecError, match="quality must be an integer in 1..8, got True"):
         codec.encode(photo_png, quality=True)
+
+
+def test_the_error_classes_are_reachable_from_the_package():
+    import codec
+    from codec import errors
+
+    for name in ("AecError", "FormatError", "ImageError", "UnsupportedError", "WeightsError"):
+        assert getattr(codec, name) is getattr(errors, name)
+    with pytest.raises(codec.FormatError):
+        codec.decode(b"AEC1" + bytes(60))
+
+
+def test_bytes_like_and_file_objects_are_read(photo_png):
+    import io
+
+    import codec
+
+    data = photo_png.read_bytes()
+    files = [codec.encode(src, quality=1) for src in (data, bytearray(data), memoryview(data), io.BytesIO(data))]
+    assert len(set(files)) == 1
+    with photo_png.open("rb") as f:
+        assert codec.encode(f, quality=1) == files[0]
+    for kind in (bytes, bytearray, memoryview, io.BytesIO):
+        assert codec.decode(kind(files[0])).size == Image.open(photo_png).size
+        assert codec.info(kind(files[0])).header.quality == 1
+    with pytest.raises(codec.AecError, match="opened in binary mode"), photo_png.open("r", encoding="latin-1") as f:
+        codec.encode(f)
+    with pytest.raises(codec.AecError, match="expected a path, bytes or a binary file object, got int"):
+        codec.decode(3)
