@@ -10,11 +10,11 @@ from codec.errors import AecError, FormatError, ImageError, UnsupportedError, We
 
 _compressai.install()  # CompressAI without its package __init__ (seconds of imports): see there
 
-__all__ = ["AecError", "FormatError", "ImageError", "Info", "UnsupportedError", "WeightsError", "decode", "encode",
-           "info"]
+__all__ = ["AecError", "FormatError", "ImageError", "Info", "LoadedModel", "UnsupportedError", "WeightsError",
+           "decode", "encode", "info", "load_model"]
 __version__ = "0.7.0"
 
-_API = ("Info", "decode", "encode", "info")
+_API = ("Info", "LoadedModel", "decode", "encode", "info", "load_model")
 
 
 def __getattr__(name: str) -> object:

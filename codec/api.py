@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from codec import container, tiles
 from codec.errors import AecError, FormatError, WeightsError
@@ -51,13 +51,21 @@ def _read(source: FileLike) -> bytes:
     return as_bytes(source)[0]
 
 
+class LoadedModel(NamedTuple):
+    model: "AecModel"
+    bitstream_hash: bytes  # what every file coded with it records
+
+
+def load_model(weights_dir: str | Path | None = None) -> LoadedModel:
+    """The model of a weights folder (the shipped weights by default), loaded once per folder."""
+    return _load(_weights_key(weights_dir))
+
+
 @functools.lru_cache(maxsize=4)
-def _model(weights_dir: str | None) -> tuple["AecModel", bytes]:
-    """The loaded model and its bitstream hash, computed once (it hashes megabytes of weights)."""
+def _load(weights_dir: str | None) -> LoadedModel:
     from codec import weights
 
-    model = weights.load(Path(weights_dir) if weights_dir else weights.default_weights_dir())
-    return model, model.bitstream_hash()
+    return LoadedModel(*weights.load_with_hash(Path(weights_dir) if weights_dir else weights.default_weights_dir()))
 
 
 def _weights_key(weights_dir: str | Path | None) -> str | None:
@@ -78,7 +86,7 @@ def encode(source: image.ImageLike, quality: int = DEFAULT_QUALITY, weights_dir:
 
     from codec import tiling
 
-    model, digest = _model(_weights_key(weights_dir))
+    model, digest = load_model(weights_dir)
     levels = model.config.num_levels
     if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= levels:  # True is an int
         raise AecError(f"quality must be an integer in 1..{levels}, got {quality!r}")
@@ -100,12 +108,12 @@ def decode(source: FileLike, weights_dir: str | Path | None = None, realism: flo
 
     f = container.unpack(_read(source))
     h = f.header
-    model, digest = _model(_weights_key(weights_dir))
+    model, digest = load_model(weights_dir)
     if weights_dir is None and h.weights_hash != digest:
         from codec import weights
 
         if (previous := weights.previous_weights_dir(h.weights_hash)) is not None:
-            model, digest = _model(str(previous))
+            model, digest = load_model(previous)
     realism = _realism(model, realism)
     if h.model_name != model.config.name or h.weights_hash != digest:
         raise WeightsError(

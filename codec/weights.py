@@ -71,6 +71,11 @@ def _refuse_pickles(weights_dir: Path) -> None:
 
 def load(weights_dir: Path) -> AecModel:
     """Rebuild the model from a weights folder, with its frozen tables, ready to code."""
+    return load_with_hash(weights_dir)[0]
+
+
+def load_with_hash(weights_dir: Path) -> tuple[AecModel, bytes]:
+    """:func:`load`, and the bitstream hash it checked (it hashes megabytes: compute it once)."""
     config = read_config(weights_dir)
     _refuse_pickles(Path(weights_dir))
     try:
@@ -81,6 +86,7 @@ def load(weights_dir: Path) -> AecModel:
         raise WeightsError(f"cannot load weights from {weights_dir}: {e}") from None
     if not tables_frozen(model):
         raise WeightsError(f"weights in {weights_dir} have no frozen entropy tables")
-    if model.bitstream_hash().hex() != config.get("bitstream_sha256_8"):
+    digest = model.bitstream_hash()
+    if digest.hex() != config.get("bitstream_sha256_8"):
         raise WeightsError(f"entropy tables or hyperprior in {weights_dir} do not match their recorded hash")
-    return model.eval()
+    return model.eval(), digest

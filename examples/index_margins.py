@@ -30,7 +30,7 @@ THRESHOLDS = (entropy.INDEX_MARGIN, 1e-7, 1e-6, 1e-5)
 @click.option("--levels", default="1,4,8", show_default=True, help="Quality levels to measure.")
 @torch.inference_mode()
 def main(kodak: str, weights: str | None, levels: str) -> None:
-    model, _ = api._model(weights)
+    model, _ = api.load_model(weights)
     eb, gc = model.entropy_bottleneck, model.gaussian_conditional
     below = dict.fromkeys(THRESHOLDS, 0)
     total, smallest, float32_gap, float32_flips = 0, float("inf"), 0.0, 0

@@ -21,7 +21,7 @@ WORKER = Path(__file__).with_name("worker.py")
 
 @pytest.fixture(scope="module")
 def model() -> AecModel:
-    return api._model(None)[0]
+    return api.load_model(None)[0]
 
 
 @pytest.fixture(scope="module")

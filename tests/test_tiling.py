@@ -23,7 +23,7 @@ from codec.nn.fused import channels_last, fuse_analysis, fuse_synthesis
 def model():
     from codec import api
 
-    return api._model(None)[0]
+    return api.load_model(None)[0]
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ def latents(out_dir: Path, threads: int, files: list[Path]) -> None:
     from codec.model import Compressed
 
     torch.set_num_threads(threads)
-    model, _ = api._model(None)
+    model, _ = api.load_model(None)
     for path in files:
         data = path.read_bytes()
         f = container.unpack(data)
@@ -38,7 +38,7 @@ def decode(files: list[Path]) -> None:
     from codec import api
     from codec.errors import AecError
 
-    api._model(None)  # loading the model is not part of any file's time
+    api.load_model(None)  # loading the model is not part of any file's time
     for path in files:
         t0 = time.perf_counter()
         try:

@@ -72,7 +72,7 @@ def symbols_digest(data: bytes, weights_dir: str | None = None) -> str:
     from codec import api, container, entropy
     from codec.model import split_y_string
 
-    model, _ = api._model(weights_dir)
+    model, _ = api.load_model(weights_dir)
     lat = container.unpack(data).latent
     eb, gc = model.entropy_bottleneck, model.gaussian_conditional
     tables = entropy.Tables.of(gc)
@@ -95,7 +95,7 @@ def main(weights: str | None) -> None:
     import codec
     from codec import api, container
 
-    _, digest = api._model(weights)
+    _, digest = api.load_model(weights)
     written, files = {}, {}
     for name, (im, quality) in cases().items():  # all made before any file is touched
         data = codec.encode(im, quality=quality, weights_dir=weights)
