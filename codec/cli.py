@@ -392,12 +392,16 @@ def train(ctx, train_dirs, stage, val_dirs, kodak_dir, out_dir, minutes, max_ste
 @main.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("-o", "--output", required=True, help="Weights folder to write.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite the weights already in the folder.")
 @_verbosity
 @_guard
-def export(ctx, run_dir, output, verbosity) -> None:
+def export(ctx, run_dir, output, force, verbosity) -> None:
     """Export the averaged weights of a training run's checkpoint (e.g. an interrupted run)."""
     from codec.train.loop import export_checkpoint
+    from codec.weights import CONFIG_FILE, WEIGHTS_FILE
 
+    if not force and any((Path(output) / f).exists() for f in (WEIGHTS_FILE, CONFIG_FILE)):
+        raise Failure(f"{output} already holds weights (use --force to overwrite)")
     try:
         _say(ctx, f"weights exported to {export_checkpoint(Path(run_dir), Path(output))}")
     except ValueError as e:

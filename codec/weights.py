@@ -8,6 +8,7 @@ is refused.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,9 @@ def export(model: AecModel, out_dir: Path, extra: dict[str, Any] | None = None) 
     digest = model.bitstream_hash()
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(out_dir / WEIGHTS_FILE))
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(out_dir / WEIGHTS_FILE, 0o666 & ~mask)  # safetensors writes 0600; weights are shared files
     config = {"model": model.config.to_json(), "bitstream_sha256_8": digest.hex(), **(extra or {})}
     (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     return digest

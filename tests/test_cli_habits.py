@@ -134,3 +134,20 @@ def test_bytes_like_and_file_objects_are_read(photo_png):
         codec.encode(f)
     with pytest.raises(codec.AecError, match="expected a path, bytes or a binary file object, got int"):
         codec.decode(3)
+
+
+def test_export_keeps_existing_weights_without_force_and_writes_readable_files(cli, tmp_path, astronaut):
+    import stat
+
+    Image.fromarray(astronaut).save(tmp_path / "a.png")
+    run = tmp_path / "run"
+    r = cli("train", tmp_path, "--out", run, "--steps", "1", "--channels", "8", "--latent-channels", "8",
+            "--crop", "64", "--batch", "1", "--optimizer", "adam", "--quiet")
+    assert r.returncode == 0, r.stderr[-1500:]
+    before = (run / "export" / "model.safetensors").read_bytes()
+    r = cli("export", run, "-o", run / "export")
+    assert r.returncode == 1 and b"already holds weights (use --force to overwrite)" in r.stderr
+    assert (run / "export" / "model.safetensors").read_bytes() == before
+    assert cli("export", run, "-o", run / "export", "--force").returncode == 0
+    mode = stat.S_IMODE((run / "export" / "model.safetensors").stat().st_mode)
+    assert mode & stat.S_IRGRP and mode & stat.S_IROTH, oct(mode)
