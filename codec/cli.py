@@ -241,13 +241,17 @@ def encode(ctx, inputs, output, quality, force, weights, verbosity) -> None:
 @main.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", help="Output image (format from its suffix, PNG by default), - for stdout (PNG), or a folder.")
+@click.option("--format", "out_format", type=click.Choice(sorted({s.lstrip(".") for s in DECODE_FORMATS})),
+              help="Output format, whatever the suffix (e.g. with -o -).")
+@click.option("--output-quality", type=click.IntRange(1, 100),
+              help="JPEG or WebP quality of the output [default: WebP lossless, JPEG 95 4:4:4].")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("--weights", type=click.Path(exists=True, file_okay=False), help="Weights folder (default: shipped).")
 @click.option("--realism", type=click.FloatRange(0, 1),
               help="0: fidelity (MSE) decoder; 1: GAN decoder, sharp (the default when the weights have one); between: a blend.")
 @_verbosity
 @_guard
-def decode(ctx, inputs, output, force, weights, realism, verbosity) -> None:
+def decode(ctx, inputs, output, out_format, output_quality, force, weights, realism, verbosity) -> None:
     """Decompress .aec files to images."""
     import io
 
@@ -255,14 +259,22 @@ def decode(ctx, inputs, output, force, weights, realism, verbosity) -> None:
 
     def job(src: str, dst: str) -> str:
         t0 = time.perf_counter()
-        fmt = "PNG" if dst == STDIO else DECODE_FORMATS.get(Path(dst).suffix.lower())
+        if out_format:
+            fmt = DECODE_FORMATS[f".{out_format}"]
+        else:
+            fmt = "PNG" if dst == STDIO else DECODE_FORMATS.get(Path(dst).suffix.lower())
         if fmt is None:
-            raise Failure(f"{dst}: unknown output suffix (use one of {', '.join(sorted(DECODE_FORMATS))})")
+            raise Failure(f"{dst}: unknown output suffix (use one of {', '.join(sorted(DECODE_FORMATS))}, or --format)")
+        if output_quality is not None and fmt not in image.LOSSY_FORMATS:
+            raise Failure(f"--output-quality applies to JPEG and WebP outputs, not {fmt}")
         im = api.decode(_read_input(src), weights_dir=weights, realism=realism)
         buf = io.BytesIO()
-        image.save(im, buf, fmt)
+        image.save(im, buf, fmt, output_quality)
         _write_output(dst, buf.getvalue(), force)
-        return f"{src} -> {dst}: {im.width}x{im.height} {im.mode}, {time.perf_counter() - t0:.2f} s"
+        written = fmt if fmt not in image.LOSSY_FORMATS else (
+            f"{fmt}, lossless" if fmt == "WEBP" and output_quality is None else
+            f"{fmt} quality {output_quality or 95}, lossy")
+        return f"{src} -> {dst}: {im.width}x{im.height} {im.mode} as {written}, {time.perf_counter() - t0:.2f} s"
 
     _run_batch(ctx, _outputs(inputs, output, ".png", set(DECODE_FORMATS), force), job)
 

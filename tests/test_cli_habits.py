@@ -151,3 +151,30 @@ def test_export_keeps_existing_weights_without_force_and_writes_readable_files(c
     assert cli("export", run, "-o", run / "export", "--force").returncode == 0
     mode = stat.S_IMODE((run / "export" / "model.safetensors").stat().st_mode)
     assert mode & stat.S_IRGRP and mode & stat.S_IROTH, oct(mode)
+
+
+def test_decoding_to_jpeg_or_webp_says_what_it_loses_and_can_choose(cli, tmp_path, photo_png):
+    import io
+
+    import numpy as np
+
+    from conftest import psnr
+
+    aec = tmp_path / "x.aec"
+    assert cli("encode", photo_png, "-o", aec, "-q", "8").returncode == 0
+    png = tmp_path / "x.png"
+    assert cli("decode", aec, "-o", png, "--realism", "0").returncode == 0
+    ref = np.asarray(Image.open(png).convert("RGB"))
+    r = cli("decode", aec, "-o", tmp_path / "x.webp", "--realism", "0")
+    assert r.returncode == 0 and b"as WEBP, lossless" in r.stderr, r.stderr
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "x.webp").convert("RGB")), ref)
+    r = cli("decode", aec, "-o", tmp_path / "x.jpg", "--realism", "0")
+    assert r.returncode == 0 and b"as JPEG quality 95, lossy" in r.stderr
+    assert psnr(np.asarray(Image.open(tmp_path / "x.jpg")), ref) > 38
+    r = cli("decode", aec, "-o", tmp_path / "low.jpg", "--output-quality", "30", "--realism", "0")
+    assert r.returncode == 0 and b"as JPEG quality 30, lossy" in r.stderr
+    assert (tmp_path / "low.jpg").stat().st_size < (tmp_path / "x.jpg").stat().st_size
+    r = cli("decode", aec, "-o", tmp_path / "y.png", "--output-quality", "30")
+    assert r.returncode == 1 and b"--output-quality applies to JPEG and WebP outputs, not PNG" in r.stderr
+    r = cli("decode", aec, "-o", "-", "--format", "webp", "--realism", "0")
+    assert r.returncode == 0 and Image.open(io.BytesIO(r.stdout)).format == "WEBP"
