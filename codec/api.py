@@ -55,6 +55,11 @@ class LoadedModel(NamedTuple):
     model: "AecModel"
     bitstream_hash: bytes  # what every file coded with it records
 
+    @property
+    def has_gan_decoder(self) -> bool:
+        """Whether ``realism`` above 0 is available (and realism 1 the default of :func:`decode`)."""
+        return self.model.g_s_gan is not None
+
 
 def load_model(weights_dir: str | Path | None = None) -> LoadedModel:
     """The model of a weights folder (the shipped weights by default), loaded once per folder."""

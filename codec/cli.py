@@ -8,6 +8,7 @@ or interrupted run never leaves a partial file. Torch is imported only by the co
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -163,16 +164,22 @@ def _describe(e: Exception, src: str, dst: str) -> str:
 def _run_batch(ctx: click.Context, pairs: list[tuple[str, str]], job: Callable[[str, str], str]) -> None:
     """Run ``job`` on every pair; one failure does not stop the others, but sets the exit status."""
     failures = 0
+    above_bar = contextlib.nullcontext
     if len(pairs) > 1 and ctx.obj["verbosity"] >= 0 and sys.stderr.isatty():  # no bar in logs
         from tqdm import tqdm
 
         pairs = tqdm(pairs, unit="image", file=sys.stderr, leave=False)
+        # Lines are printed above the bar, which is redrawn below them.
+        above_bar = functools.partial(tqdm.external_write_mode, file=sys.stderr)
     for src, dst in pairs:
         try:
-            _say(ctx, job(src, dst))
+            line = job(src, dst)
+            with above_bar():
+                _say(ctx, line)
         except (AecError, Failure, OSError) as e:
             failures += 1
-            click.echo(f"aecodec: error: {_describe(e, src, dst)}", err=True)
+            with above_bar():
+                click.echo(f"aecodec: error: {_describe(e, src, dst)}", err=True)
     if len(pairs) > 1:
         _say(ctx, f"{len(pairs) - failures} of {len(pairs)} done, {failures} failed")
     if failures:
@@ -268,6 +275,9 @@ def decode(ctx, inputs, output, out_format, output_quality, force, weights, real
         if output_quality is not None and fmt not in image.LOSSY_FORMATS:
             raise Failure(f"--output-quality applies to JPEG and WebP outputs, not {fmt}")
         im = api.decode(_read_input(src), weights_dir=weights, realism=realism)
+        chosen = realism if realism is not None else float(api.load_model(weights).has_gan_decoder)
+        _say(ctx, f"  {src}: {'fidelity decoder' if chosen == 0 else 'GAN decoder' if chosen == 1 else 'blend'} "
+                  f"(realism {chosen:g}{'' if realism is not None else ', the default'})", 1)
         buf = io.BytesIO()
         image.save(im, buf, fmt, output_quality)
         _write_output(dst, buf.getvalue(), force)

@@ -178,3 +178,12 @@ def test_decoding_to_jpeg_or_webp_says_what_it_loses_and_can_choose(cli, tmp_pat
     assert r.returncode == 1 and b"--output-quality applies to JPEG and WebP outputs, not PNG" in r.stderr
     r = cli("decode", aec, "-o", "-", "--format", "webp", "--realism", "0")
     assert r.returncode == 0 and Image.open(io.BytesIO(r.stdout)).format == "WEBP"
+
+
+def test_decode_verbose_names_the_decoder(cli, tmp_path, photo_png):
+    aec = tmp_path / "x.aec"
+    assert cli("encode", photo_png, "-o", aec).returncode == 0
+    r = cli("decode", aec, "-o", tmp_path / "a.png", "-v")
+    assert r.returncode == 0 and b"GAN decoder (realism 1, the default)" in r.stderr, r.stderr
+    r = cli("decode", aec, "-o", tmp_path / "b.png", "-v", "--realism", "0")
+    assert r.returncode == 0 and b"fidelity decoder (realism 0)" in r.stderr, r.stderr
