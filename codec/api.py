@@ -78,14 +78,16 @@ def _weights_key(weights_dir: str | Path | None) -> str | None:
 
 
 def encode(source: image.ImageLike, quality: int = DEFAULT_QUALITY, weights_dir: str | Path | None = None,
-           tile_size: int | None = None) -> bytes:
+           tile_size: int | None = None, metadata: str = "all") -> bytes:
     """Compress an image (path, encoded bytes, PIL image or uint8 array) into ``.aec`` bytes.
 
     Images above 4 megapixels are coded in tiles of 1024 pixels (``TLAT``, see FORMAT.md);
-    ``tile_size`` (a multiple of 64) forces tiles of that size on any image."""
+    ``tile_size`` (a multiple of 64) forces tiles of that size on any image. ``metadata`` says
+    what of the source's EXIF (GPS position included) and ICC profile the file keeps: all, exif,
+    icc or none (:data:`codec.image.METADATA`)."""
     from codec import image
 
-    pic = image.read(source)  # before importing torch: bad input fails fast
+    pic = image.read(source, metadata)  # before importing torch: bad input fails fast
     if tile_size is not None:
         tiles.check_tile_size(tile_size)
 

@@ -223,18 +223,20 @@ def _guard(f: Callable) -> Callable:
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", help="Output file, - for stdout, or a folder for several inputs.")
 @click.option("-q", "--quality", type=click.IntRange(1, 8), default=4, show_default=True, help="1 (smallest) to 8 (best).")
+@click.option("--metadata", type=click.Choice(["all", "exif", "icc", "none"]), default="all", show_default=True,
+              help="What to keep of EXIF (GPS position included) and the ICC profile; the orientation is always applied.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("--weights", type=click.Path(exists=True, file_okay=False), help="Weights folder (default: shipped).")
 @_verbosity
 @_guard
-def encode(ctx, inputs, output, quality, force, weights, verbosity) -> None:
+def encode(ctx, inputs, output, quality, metadata, force, weights, verbosity) -> None:
     """Compress images (PNG, JPEG, WebP, ...) to .aec files."""
     from codec import api
 
     def job(src: str, dst: str) -> str:
         t0 = time.perf_counter()
         data = _read_input(src)
-        out = api.encode(data, quality=quality, weights_dir=weights)
+        out = api.encode(data, quality=quality, weights_dir=weights, metadata=metadata)
         _write_output(dst, out, force)
         meta = api.info(out)
         h = meta.header

@@ -47,12 +47,21 @@ class Picture:
         return self.rgb.shape[1], self.rgb.shape[0]
 
 
-def read(source: ImageLike) -> Picture:
-    """Load a path, encoded bytes, a PIL image or a uint8 array; raises ImageError and friends."""
+# What an encode may keep of the source's metadata (cwebp's and cjxl's -metadata): EXIF (with the
+# GPS position, when the camera wrote one) and the ICC profile. The orientation is applied to the
+# pixels in every case.
+METADATA = ("all", "exif", "icc", "none")
+
+
+def read(source: ImageLike, metadata: str = "all") -> Picture:
+    """Load a path, encoded bytes, a PIL image or a uint8 array, keeping the ``metadata`` asked
+    for (one of :data:`METADATA`); raises ImageError and friends."""
+    if metadata not in METADATA:
+        raise ImageError(f"metadata must be one of {', '.join(METADATA)}, got {metadata!r}")
     if isinstance(source, np.ndarray):
         return _from_array(source)
     if isinstance(source, Image.Image):
-        return _from_pil(source)
+        return _from_pil(source, metadata)
     data, prefix = as_bytes(source, ImageError)  # the CLI names its inputs itself: bytes get no prefix
     if not data:
         raise ImageError(f"{prefix}empty file")
@@ -66,7 +75,7 @@ def read(source: ImageLike) -> Picture:
             if getattr(im, "n_frames", 1) > 1:
                 raise UnsupportedError(f"animated images ({im.n_frames} frames) are not supported")
             im.load()
-            return _from_pil(im)
+            return _from_pil(im, metadata)
     except (FormatError, UnsupportedError, ImageError) as e:
         raise type(e)(f"{prefix}{e}") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -83,19 +92,23 @@ def _refuse_16bit_png(data: bytes, prefix: str) -> None:
         raise UnsupportedError(f"{prefix}16-bit PNG is not supported: aecodec codes 8 bits per channel")
 
 
-def _from_pil(im: Image.Image) -> Picture:
+def _from_pil(im: Image.Image, metadata: str = "all") -> Picture:
     check_size(*im.size)
     if im.mode in _REFUSED:
         raise UnsupportedError(_REFUSED[im.mode])
     if im.mode not in _MODE_MAP:
         raise UnsupportedError(f"image mode {im.mode} (16-bit, 32-bit or float) is not supported: aecodec codes 8-bit images")
-    icc = im.info.get("icc_profile") or None
+    icc = (im.info.get("icc_profile") or None) if metadata in ("all", "icc") else None
     try:
         im = ImageOps.exif_transpose(im)
-        exif = _exif_without_orientation(im)
+        exif = _exif_without_orientation(im) if metadata in ("all", "exif") else None
     except (SyntaxError, ValueError, TypeError, KeyError, IndexError, struct.error, OSError) as e:
-        # Its orientation cannot be known, so neither can the picture: refuse, do not guess.
-        raise ImageError(f"the EXIF block cannot be read ({e}); remove it and try again") from None
+        # Its orientation cannot be known, so neither can the picture: refuse, do not guess,
+        # unless the user drops the block, and with it the orientation.
+        if metadata in ("all", "exif"):
+            raise ImageError(f"the EXIF block cannot be read ({e}); drop it with --metadata icc or none "
+                             "(the pixels are then taken as stored, unrotated)") from None
+        exif = None
     mode = _MODE_MAP[im.mode] or ("RGBA" if "transparency" in im.info else "RGB")
     converted = im.convert(mode)
     arr = np.asarray(converted)

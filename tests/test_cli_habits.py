@@ -187,3 +187,34 @@ def test_decode_verbose_names_the_decoder(cli, tmp_path, photo_png):
     assert r.returncode == 0 and b"GAN decoder (realism 1, the default)" in r.stderr, r.stderr
     r = cli("decode", aec, "-o", tmp_path / "b.png", "-v", "--realism", "0")
     assert r.returncode == 0 and b"fidelity decoder (realism 0)" in r.stderr, r.stderr
+
+
+def test_metadata_can_be_dropped_gps_included(cli, tmp_path, astronaut):
+    from PIL import ImageCms
+
+    exif = Image.Exif()
+    exif[0x010F] = "aecodec camera"
+    exif[0x8825] = {2: (48.0, 51.0, 30.0), 1: "N"}  # GPS IFD: latitude
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    src = tmp_path / "gps.jpg"
+    Image.fromarray(astronaut[:128, :128]).save(src, quality=95, exif=exif.tobytes(), icc_profile=icc)
+    kept = {}
+    for choice in ("all", "exif", "icc", "none"):
+        aec = tmp_path / f"{choice}.aec"
+        r = cli("encode", src, "-o", aec, "--metadata", choice, "-q", "1")
+        assert r.returncode == 0, r.stderr
+        r = cli("info", aec, "--json")
+        info = __import__("json").loads(r.stdout)
+        kept[choice] = (info["exif"], info["icc_profile"])
+    assert kept == {"all": (True, True), "exif": (True, False), "icc": (False, True), "none": (False, False)}
+    assert cli("decode", tmp_path / "all.aec", "-o", tmp_path / "all.png").returncode == 0
+    assert Image.open(tmp_path / "all.png").getexif().get_ifd(0x8825).get(1) == "N"
+
+
+def test_an_unreadable_exif_block_can_be_dropped(cli, tmp_path, astronaut):
+    src = tmp_path / "bad-exif.jpg"
+    Image.fromarray(astronaut[:64, :64]).save(src, exif=b"Exif\x00\x00MM\x005\x00\x00\x00\x08")
+    r = cli("encode", src, "-o", tmp_path / "x.aec")
+    assert r.returncode == 1 and b"drop it with --metadata icc or none" in r.stderr, r.stderr
+    r = cli("encode", src, "-o", tmp_path / "x.aec", "--metadata", "none")
+    assert r.returncode == 0 and (tmp_path / "x.aec").exists(), r.stderr
