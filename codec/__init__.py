@@ -6,11 +6,11 @@
 """
 
 from codec import _compressai
-from codec.errors import AecError, FormatError, ImageError, UnsupportedError, WeightsError
+from codec.errors import AecError, AecWarning, FormatError, ImageError, UnsupportedError, WeightsError
 
 _compressai.install()  # CompressAI without its package __init__ (seconds of imports): see there
 
-__all__ = ["AecError", "FormatError", "ImageError", "Info", "LoadedModel", "UnsupportedError", "WeightsError",
+__all__ = ["AecError", "AecWarning", "FormatError", "ImageError", "Info", "LoadedModel", "UnsupportedError", "WeightsError",
            "decode", "encode", "info", "load_model"]
 __version__ = "0.7.0"
 

@@ -7,12 +7,13 @@ loaded on the first ``encode`` or ``decode`` and kept for later calls.
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from codec import container, tiles
-from codec.errors import AecError, FormatError, WeightsError
+from codec.errors import AecError, AecWarning, FormatError, WeightsError
 from codec.sources import FileLike, as_bytes
 
 if TYPE_CHECKING:
@@ -88,6 +89,8 @@ def encode(source: image.ImageLike, quality: int = DEFAULT_QUALITY, weights_dir:
     from codec import image
 
     pic = image.read(source, metadata)  # before importing torch: bad input fails fast
+    for note in pic.notes:
+        warnings.warn(note, AecWarning, stacklevel=2)
     if tile_size is not None:
         tiles.check_tile_size(tile_size)
 

@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 import click
 
 from codec import __version__
-from codec.errors import AecError
+from codec.errors import AecError, AecWarning
 
 STDIO = "-"
 DECODE_FORMATS = {".png": "PNG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP",
@@ -236,7 +236,12 @@ def encode(ctx, inputs, output, quality, metadata, force, weights, verbosity) ->
     def job(src: str, dst: str) -> str:
         t0 = time.perf_counter()
         data = _read_input(src)
-        out = api.encode(data, quality=quality, weights_dir=weights, metadata=metadata)
+        with warnings.catch_warnings(record=True) as notes:
+            warnings.simplefilter("always", AecWarning)
+            out = api.encode(data, quality=quality, weights_dir=weights, metadata=metadata)
+        for note in notes:
+            if issubclass(note.category, AecWarning):
+                _say(ctx, f"aecodec: note: {src}: {note.message}")
         _write_output(dst, out, force)
         meta = api.info(out)
         h = meta.header

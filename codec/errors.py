@@ -19,3 +19,8 @@ class WeightsError(AecError):
 
 class ImageError(AecError):
     """The input image cannot be read."""
+
+
+class AecWarning(UserWarning):
+    """The input was changed to be coded (16 bits to 8, the first frame of an animation), as
+    cwebp, cjxl and avifenc do; the CLI prints it as a note."""

@@ -10,6 +10,7 @@ import io
 import struct
 import warnings
 import zlib
+import dataclasses
 from dataclasses import dataclass
 from typing import Union
 
@@ -25,6 +26,7 @@ ImageLike = Union[FileLike, Image.Image, np.ndarray]
 # How each Pillow mode is coded: as which of aecodec's modes, or refused with which reason.
 _MODE_MAP = {"1": "L", "L": "L", "LA": "LA", "La": "LA", "P": None, "PA": "RGBA",
              "RGB": "RGB", "RGBX": "RGB", "YCbCr": "RGB", "RGBA": "RGBA", "RGBa": "RGBA"}
+_SIXTEEN_BIT_GRAY = ("I;16", "I;16L", "I;16B")
 _REFUSED = {"CMYK": "CMYK images are not supported: convert to RGB with a colour-managed tool first",
             "LAB": "Lab images are not supported: convert to RGB first",
             "HSV": "HSV images are not supported: convert to RGB first"}
@@ -41,6 +43,7 @@ class Picture:
     mode: str  # "L", "LA", "RGB" or "RGBA": what decoding gives back
     icc_profile: bytes | None = None
     exif: bytes | None = None
+    notes: tuple[str, ...] = ()  # how the source was changed to be coded (16 bits to 8, ...)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -65,7 +68,7 @@ def read(source: ImageLike, metadata: str = "all") -> Picture:
     data, prefix = as_bytes(source, ImageError)  # the CLI names its inputs itself: bytes get no prefix
     if not data:
         raise ImageError(f"{prefix}empty file")
-    _refuse_16bit_png(data, prefix)
+    notes = []
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's warnings on odd files would break the one-line report
@@ -73,9 +76,13 @@ def read(source: ImageLike, metadata: str = "all") -> Picture:
             im = Image.open(io.BytesIO(data))
             check_size(*im.size)
             if getattr(im, "n_frames", 1) > 1:
-                raise UnsupportedError(f"animated images ({im.n_frames} frames) are not supported")
+                notes.append(f"animated image ({im.n_frames} frames): only the first frame is coded")
+                im.seek(0)
             im.load()
-            return _from_pil(im, metadata)
+            pic = _from_pil(im, metadata)
+            if _is_16bit_png(data) and not pic.notes:  # 16-bit gray says so itself
+                notes.append("16-bit PNG converted to 8 bits per channel")
+            return dataclasses.replace(pic, notes=(*pic.notes, *notes))
     except (FormatError, UnsupportedError, ImageError) as e:
         raise type(e)(f"{prefix}{e}") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -86,16 +93,21 @@ def read(source: ImageLike, metadata: str = "all") -> Picture:
         raise ImageError(f"{prefix}corrupt or truncated image ({e})") from None
 
 
-def _refuse_16bit_png(data: bytes, prefix: str) -> None:
-    # Pillow reads 16-bit RGB(A) PNGs as 8-bit "RGB" without saying so; the IHDR bit depth tells.
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 24 and data[24] == 16:
-        raise UnsupportedError(f"{prefix}16-bit PNG is not supported: aecodec codes 8 bits per channel")
+def _is_16bit_png(data: bytes) -> bool:
+    # Pillow reads 16-bit RGB(A) PNGs as 8-bit "RGB" (the high bytes) without saying so; the
+    # IHDR bit depth tells, so that the user is told.
+    return data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 24 and data[24] == 16
 
 
 def _from_pil(im: Image.Image, metadata: str = "all") -> Picture:
     check_size(*im.size)
     if im.mode in _REFUSED:
         raise UnsupportedError(_REFUSED[im.mode])
+    if im.mode in _SIXTEEN_BIT_GRAY:  # rounded to 8 bits, as cwebp and cjxl do
+        info = im.info
+        im = Image.fromarray(np.round(np.asarray(im, dtype=np.float64) / 257).astype(np.uint8), "L")
+        im.info.update(info)
+        return dataclasses.replace(_from_pil(im, metadata), notes=("16-bit grayscale converted to 8 bits",))
     if im.mode not in _MODE_MAP:
         raise UnsupportedError(f"image mode {im.mode} (16-bit, 32-bit or float) is not supported: aecodec codes 8-bit images")
     icc = (im.info.get("icc_profile") or None) if metadata in ("all", "icc") else None

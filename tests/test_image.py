@@ -77,22 +77,44 @@ def test_icc_profile_is_kept(astronaut):
     assert image.to_pil(p).info["icc_profile"] == icc
 
 
-@pytest.mark.parametrize("mode,match", [("CMYK", "CMYK"), ("I;16", "16-bit"), ("F", "8-bit"), ("I", "8-bit")])
+@pytest.mark.parametrize("mode,match", [("CMYK", "CMYK"), ("F", "8-bit"), ("I", "8-bit")])
 def test_unsupported_modes_are_refused(mode, match):
     with pytest.raises(UnsupportedError, match=match):
         image.read(Image.new(mode, (8, 8)))
 
 
-def test_16bit_png_is_refused_not_truncated():
-    with pytest.raises(UnsupportedError, match="16-bit PNG"):
-        image.read(png_header_only(4, 4, depth=16))
+def test_16bit_images_are_converted_to_8_bits_with_a_note(astronaut):
+    gray = np.minimum(astronaut[..., 1].astype(np.int64) * 257 + 100, 65535).astype(np.uint16)
+    for fmt in ("PNG", "TIFF"):
+        p = image.read(encoded(Image.fromarray(gray), fmt))
+        assert p.mode == "L" and p.notes == ("16-bit grayscale converted to 8 bits",)
+        assert np.abs(p.rgb[..., 0].astype(int) - astronaut[..., 1]).max() <= 1
+    assert image.read(encoded(Image.fromarray(astronaut), "PNG")).notes == ()  # 8 bits: nothing to say
 
 
-def test_animated_image_is_refused(astronaut):
+def test_16bit_rgb_png_is_read_as_8_bits_with_a_note(tmp_path, astronaut):
+    import zlib
+
+    raw = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in astronaut[:16, :16].astype(np.uint16) * 257)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+
+    ihdr = (16).to_bytes(4, "big") * 2 + bytes([16, 2, 0, 0, 0])
+    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    p = image.read(data)
+    assert p.mode == "RGB" and p.notes == ("16-bit PNG converted to 8 bits per channel",)
+    assert np.array_equal(p.rgb, astronaut[:16, :16])
+
+
+def test_an_animated_image_codes_its_first_frame_with_a_note(astronaut):
     frames = [Image.fromarray(astronaut), Image.fromarray(astronaut[::-1].copy())]
-    data = encoded(frames[0], "GIF", save_all=True, append_images=frames[1:])
-    with pytest.raises(UnsupportedError, match="animated"):
-        image.read(data)
+    for fmt in ("GIF", "PNG", "WEBP"):
+        p = image.read(encoded(frames[0], fmt, save_all=True, append_images=frames[1:], lossless=True)
+                       if fmt == "WEBP" else encoded(frames[0], fmt, save_all=True, append_images=frames[1:]))
+        assert p.notes == ("animated image (2 frames): only the first frame is coded",)
+        first = np.asarray(Image.open(io.BytesIO(encoded(frames[0], fmt))).convert("RGB")) if fmt == "GIF" else astronaut
+        assert np.abs(p.rgb.astype(int) - first).mean() < 3, fmt
 
 
 def test_decompression_bomb_is_refused_before_decoding():
