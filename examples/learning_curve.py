@@ -1,11 +1,12 @@
 """Plot the learning curve of training runs from their ``log.jsonl``.
 
-    python examples/learning_curve.py runs/rd1 runs/rd2 -o weights/learning_curve.png
+    python examples/learning_curve.py runs/rd1 weights/training_log_rd2.jsonl -o weights/learning_curve.png
 
 Several runs are drawn one after the other (a run continued with ``--init`` from the one before).
 A resumed run logs the steps since its checkpoint again; the later records win.
-Left: validation PSNR of the EMA weights on the held-out crops at three quality levels (estimated
-bpp in the legend); right: real coded bpp and PSNR on Kodak, logged every 30 minutes.
+One panel per validation folder: PSNR of the EMA weights on its held-out crops at three quality
+levels (estimated bpp in the legend); the last: real coded bpp and PSNR on Kodak, logged every 30
+minutes.
 """
 
 from __future__ import annotations
@@ -20,35 +21,47 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def _prefixes(records: list[dict]) -> list[str]:
+    """``val_`` (the first validation folder), then ``val_<folder>_`` of the others, then ``kodak_``."""
+    extra = sorted({k[: k.index("_q") + 1] for r in records for k in r
+                    if k.startswith("val_") and not k.startswith("val_q") and "_q" in k})
+    return ["val_", *extra, "kodak_"]
+
+
 @click.command()
-@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
-def main(run_dirs: tuple[str, ...], output: str) -> None:
+def main(runs: tuple[str, ...], output: str) -> None:
+    """RUNS: run folders (their log.jsonl) or the log files themselves, in training order."""
     records: list[dict] = []
-    for run_dir in run_dirs:
+    for run in runs:
         offset = records[-1]["elapsed_s"] if records else 0.0
         start = len(records)
-        for line in (Path(run_dir) / "log.jsonl").read_text().splitlines():
+        log = Path(run) / "log.jsonl" if Path(run).is_dir() else Path(run)
+        for line in log.read_text().splitlines():
             r = json.loads(line)
             r["elapsed_s"] += offset
             while len(records) > start and records[-1]["step"] >= r["step"] and records[-1]["elapsed_s"] > r["elapsed_s"]:
                 records.pop()  # logged again after a resume from an earlier checkpoint
             records.append(r)
-    fig, (ax_val, ax_kodak) = plt.subplots(1, 2, figsize=(11, 4))
-    for prefix, ax in (("val_", ax_val), ("kodak_", ax_kodak)):
-        keys = sorted({k for r in records for k in r if k.startswith(prefix) and k.endswith("psnr_db")})
+    prefixes = _prefixes(records)
+    fig, axes = plt.subplots(1, len(prefixes), figsize=(5.5 * len(prefixes), 4))
+    for prefix, ax in zip(prefixes, axes):
+        keys = sorted({k for r in records for k in r if k.startswith(prefix) and k.endswith("psnr_db")
+                       and k.removeprefix(prefix).startswith("q")})
         for key in keys:
             points = [(r["elapsed_s"] / 60, r[key]) for r in records if key in r]
-            bpp_key = key.replace("psnr_db", "bpp_estimate" if prefix == "val_" else "bpp")
+            bpp_key = key.replace("psnr_db", "bpp_estimate" if prefix.startswith("val_") else "bpp")
             last_bpp = [r[bpp_key] for r in records if bpp_key in r][-1]
             label = f"{key.removeprefix(prefix).split('_')[0]} ({last_bpp:.2f} bpp at the end)"
-            ax.plot(*zip(*points), marker="." if prefix == "kodak_" else None, label=label)
+            ax.plot(*zip(*points), marker="." if prefix == "kodak_" or len(points) < 30 else None, label=label)
         ax.set_xlabel("wall-clock minutes of training (see the model card for cores)")
         ax.set_ylabel("PSNR (dB)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    ax_val.set_title("held-out crops (EMA weights)")
-    ax_kodak.set_title("Kodak, real coded bytes (EMA weights)")
+        ax.set_title("Kodak, real coded bytes (EMA weights)" if prefix == "kodak_" else
+                     "held-out crops, first --val (EMA weights)" if prefix == "val_" else
+                     f"held-out crops, {prefix.removeprefix('val_').rstrip('_')} (EMA weights)")
     fig.tight_layout()
     fig.savefig(output, dpi=100)
 
