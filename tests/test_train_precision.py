@@ -111,3 +111,19 @@ def test_images_are_drawn_in_proportion_to_their_area(tmp_path, astronaut):
     sampler = CropSampler([tmp_path / "large.png", tmp_path / "flat.png"], 64, (0.5, 0.95), seed=1)
     flat = sum(float(sampler.sample().std()) < 1 for _ in range(1700))
     assert 1700 / 21 < flat < 1700 / 12
+
+
+def test_a_run_resumes_at_another_precision_and_layout(cli, tmp_path, astronaut):
+    """A bf16 run's checkpoint (channels-last tensors, SOAP state) continues in fp32, as a run
+    moved to a machine without AMX (or from a GPU, whose checkpoint is read onto the CPU) would."""
+    Image.fromarray(astronaut).save(tmp_path / "a.png")
+    run = tmp_path / "run"
+    common = ("train", tmp_path, "--out", run, "--channels", "8", "--latent-channels", "8", "--crop", "64",
+              "--batch", "1", "--device", "cpu", "--quiet")
+    assert cli(*common, "--steps", "4", "--minutes", "0.05", "--precision", "bf16").returncode == 0
+    r = cli(*common, "--steps", "6", "--precision", "fp32", "--resume")
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["precision"] for r in log if "precision" in r] == ["bf16", "fp32"]  # logged at each start
+    assert log[-1]["step"] == 6
+    assert json.loads((run / "export" / "config.json").read_text())["training"]["config"]["precision"] == "fp32"

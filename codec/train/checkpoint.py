@@ -30,7 +30,9 @@ def load(path: Path, parts: dict[str, Stateful], check: Callable[[dict[str, Any]
     saved with (it raises ValueError if not); returns its step and elapsed seconds."""
     import torch
 
-    ckpt = torch.load(path, weights_only=True)
+    # On the CPU first: a run saved on a GPU resumes on a machine without one, and the reverse;
+    # modules copy into their parameters' device, optimizers move their state to it.
+    ckpt = torch.load(path, weights_only=True, map_location="cpu")
     check(ckpt["config"])
     try:
         for name, part in parts.items():

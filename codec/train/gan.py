@@ -162,11 +162,11 @@ def train_gan(cfg: GanConfig, init: Path, resume: bool = False) -> Path:
     s = GanState.create(cfg, init)
     digest = s.model.bitstream_hash()
     ckpt_path = out_dir / CHECKPOINT
+    s.to(device, precision.memory_format(dtype))  # before loading, so the optimizers' state lands there too
     if resume and ckpt_path.exists():
         s.load(ckpt_path)
     elif cfg.discriminator_from:
         load_discriminator(s.disc, Path(cfg.discriminator_from) / CHECKPOINT)
-    s.to(device, precision.memory_format(dtype))
     lpips = STLPIPS("alex").to(device)
     sampler = CropSampler(list_images(cfg.train_dirs), cfg.crop, cfg.downscale, cfg.seed + s.step)
     val_x = validation_sets(cfg.val_dirs[:1], 12, 2 * cfg.crop, device).get("val_")

@@ -213,9 +213,9 @@ def train(cfg: TrainConfig, init: Path | None = None, resume: bool = False) -> P
     _check_level_weights(cfg.level_weights, len(levels))
     out_dir = Path(cfg.out_dir)
     ckpt_path = out_dir / CHECKPOINT
+    s.to(device, precision.memory_format(dtype))  # before loading, so the optimizers' state lands there too
     if resume and ckpt_path.exists():
         s.load(ckpt_path, cfg)
-    s.to(device, precision.memory_format(dtype))
     sampler = CropSampler(list_images(cfg.train_dirs), cfg.crop, cfg.downscale, cfg.seed + s.step)
     val_sets = validation_sets(cfg.val_dirs, 24, cfg.crop, device)
     out_dir.mkdir(parents=True, exist_ok=True)  # only once the data is known to serve
@@ -227,8 +227,7 @@ def train(cfg: TrainConfig, init: Path | None = None, resume: bool = False) -> P
             log.write(json.dumps({**record, "step": s.step, "elapsed_s": round(s.elapsed_s, 1)}) + "\n")
             log.flush()
 
-        if s.step == 0:
-            write({"precision": dtype, "device": str(device), "threads": cfg.threads})
+        write({"precision": dtype, "device": str(device), "threads": cfg.threads})  # at every start and resume
         t0 = time.monotonic() - s.elapsed_s
         last_ckpt = last_kodak = time.monotonic()
         while (progress := max(s.step / cfg.max_steps, s.elapsed_s / cfg.time_budget_s)) < 1.0:
