@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from codec import container, tiles
+from codec.config import DEFAULT_QUALITY
 from codec.errors import AecError, AecWarning, FormatError, WeightsError
 from codec.sources import FileLike, as_bytes
 
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from codec import image
     from codec.model import AecModel
 
-DEFAULT_QUALITY = 4
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from typing import Callable, Iterator
 import click
 
 from codec import __version__
+from codec.config import DEFAULT_QUALITY, NUM_LEVELS
 from codec.errors import AecError, AecWarning
 
 STDIO = "-"
@@ -222,7 +223,8 @@ def _guard(f: Callable) -> Callable:
 @main.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", help="Output file, - for stdout, or a folder for several inputs.")
-@click.option("-q", "--quality", type=click.IntRange(1, 8), default=4, show_default=True, help="1 (smallest) to 8 (best).")
+@click.option("-q", "--quality", type=click.IntRange(1, NUM_LEVELS), default=DEFAULT_QUALITY, show_default=True,
+              help=f"1 (smallest) to {NUM_LEVELS} (best).")
 @click.option("--metadata", type=click.Choice(["all", "exif", "icc", "none"]), default="all", show_default=True,
               help="What to keep of EXIF (GPS position included) and the ICC profile; the orientation is always applied.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")

@@ -13,6 +13,10 @@ from typing import Any
 # Rate-distortion trade-offs of quality levels 1..8: geometric from 0.0018 to 0.0483, the span of
 # CompressAI's levels 1..6, so level 1 is about 0.1 bpp and level 8 about 1 bpp on Kodak.
 DEFAULT_LAMBDAS: tuple[float, ...] = tuple(0.0018 * (0.0483 / 0.0018) ** (i / 7) for i in range(8))
+# Quality levels 1..NUM_LEVELS of the shipped weights (a weights folder's own count is
+# ``ModelConfig.num_levels``, which the API checks); the command line offers these.
+NUM_LEVELS = len(DEFAULT_LAMBDAS)
+DEFAULT_QUALITY = 4
 
 
 @dataclass(frozen=True)
