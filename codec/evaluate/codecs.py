@@ -25,11 +25,10 @@ import numpy as np
 from PIL import Image, features
 
 import codec
-from codec.config import NUM_LEVELS
 from codec.errors import AecError
 from codec.extras import require
 
-AEC_LEVELS = tuple(range(1, NUM_LEVELS + 1))
+AEC_LEVELS = tuple(range(1, 9))
 EVAL_EXTRA = "pip install 'aecodec[eval]'"
 
 
@@ -153,7 +152,7 @@ class AecCodec:
     realism: float
     weights_dir: str | None = None
     settings: tuple[int, ...] = AEC_LEVELS
-    valid: range = range(1, NUM_LEVELS + 1)
+    valid: range = range(1, 9)
 
     def check(self) -> None:
         if not self.realism:
