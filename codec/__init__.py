@@ -12,7 +12,7 @@ _compressai.install()  # CompressAI without its package __init__ (seconds of imp
 
 __all__ = ["AecError", "AecWarning", "FormatError", "ImageError", "Info", "LoadedModel", "UnsupportedError", "WeightsError",
            "decode", "encode", "info", "load_model"]
-__version__ = "0.7.0"
+__version__ = "0.8.0"
 
 _API = ("Info", "LoadedModel", "decode", "encode", "info", "load_model")
 
