@@ -163,7 +163,8 @@ def _describe(e: Exception, src: str, dst: str) -> str:
 
 
 def _run_batch(ctx: click.Context, pairs: list[tuple[str, str]], job: Callable[[str, str], str]) -> None:
-    """Run ``job`` on every pair; one failure does not stop the others, but sets the exit status."""
+    """Run ``job`` on every pair; one failure does not stop the others, but sets the exit status.
+    ``job`` returns the lines to print (notes, the result, detail with -v), printed above the bar."""
     failures = 0
     above_bar = contextlib.nullcontext
     if len(pairs) > 1 and ctx.obj["verbosity"] >= 0 and sys.stderr.isatty():  # no bar in logs
@@ -241,15 +242,15 @@ def encode(ctx, inputs, output, quality, metadata, force, weights, verbosity) ->
         with warnings.catch_warnings(record=True) as notes:
             warnings.simplefilter("always", AecWarning)
             out = api.encode(data, quality=quality, weights_dir=weights, metadata=metadata)
-        for note in notes:
-            if issubclass(note.category, AecWarning):
-                _say(ctx, f"aecodec: note: {src}: {note.message}")
         _write_output(dst, out, force)
         meta = api.info(out)
         h = meta.header
-        _say(ctx, f"  latent {meta.latent_bytes} bytes; model {h.model_name}, weights {h.weights_hash.hex()}", 1)
-        return (f"{src} -> {dst}: {h.width}x{h.height} {h.mode}, quality {quality}, {meta.file_size} bytes, "
-                f"{meta.bpp:.3f} bpp, {time.perf_counter() - t0:.2f} s")
+        lines = [f"aecodec: note: {src}: {n.message}" for n in notes if issubclass(n.category, AecWarning)]
+        lines.append(f"{src} -> {dst}: {h.width}x{h.height} {h.mode}, quality {quality}, {meta.file_size} bytes, "
+                     f"{meta.bpp:.3f} bpp, {time.perf_counter() - t0:.2f} s")
+        if ctx.obj["verbosity"] > 0:
+            lines.append(f"  latent {meta.latent_bytes} bytes; model {h.model_name}, weights {h.weights_hash.hex()}")
+        return "\n".join(lines)
 
     _run_batch(ctx, _outputs(inputs, output, ".aec", {".aec"}, force), job)
 
@@ -285,15 +286,17 @@ def decode(ctx, inputs, output, out_format, output_quality, force, weights, real
             raise Failure(f"--output-quality applies to JPEG and WebP outputs, not {fmt}")
         im = api.decode(_read_input(src), weights_dir=weights, realism=realism)
         chosen = realism if realism is not None else float(api.load_model(weights).has_gan_decoder)
-        _say(ctx, f"  {src}: {'fidelity decoder' if chosen == 0 else 'GAN decoder' if chosen == 1 else 'blend'} "
-                  f"(realism {chosen:g}{'' if realism is not None else ', the default'})", 1)
         buf = io.BytesIO()
         image.save(im, buf, fmt, output_quality)
         _write_output(dst, buf.getvalue(), force)
         written = fmt if fmt not in image.LOSSY_FORMATS else (
             f"{fmt}, lossless" if fmt == "WEBP" and output_quality is None else
             f"{fmt} quality {output_quality or 95}, lossy")
-        return f"{src} -> {dst}: {im.width}x{im.height} {im.mode} as {written}, {time.perf_counter() - t0:.2f} s"
+        line = f"{src} -> {dst}: {im.width}x{im.height} {im.mode} as {written}, {time.perf_counter() - t0:.2f} s"
+        if ctx.obj["verbosity"] > 0:
+            decoder = "fidelity decoder" if chosen == 0 else "GAN decoder" if chosen == 1 else "blend"
+            line += f"\n  {src}: {decoder} (realism {chosen:g}{'' if realism is not None else ', the default'})"
+        return line
 
     _run_batch(ctx, _outputs(inputs, output, ".png", set(DECODE_FORMATS), force), job)
 
