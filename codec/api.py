@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from codec import container, tiles
-from codec.config import DEFAULT_QUALITY
+from codec.config import DEFAULT_QUALITY, Z_STRIDE
 from codec.errors import AecError, AecWarning, FormatError, WeightsError
 from codec.sources import FileLike, as_bytes
 
 if TYPE_CHECKING:
     from PIL import Image
+    from torch import nn
 
     from codec import image
     from codec.model import AecModel
@@ -74,6 +75,14 @@ def _load(weights_dir: str | None) -> LoadedModel:
     return LoadedModel(*weights.load_with_hash(Path(weights_dir) if weights_dir else weights.default_weights_dir()))
 
 
+@functools.lru_cache(maxsize=8)
+def _decoder(loaded: LoadedModel, realism: float) -> "nn.Sequential":
+    """The fused decoder of a realism, built once per weights and realism."""
+    from codec import coding
+
+    return coding.decoder(loaded.model, realism)
+
+
 def _weights_key(weights_dir: str | Path | None) -> str | None:
     return str(weights_dir) if weights_dir is not None else None
 
@@ -94,14 +103,14 @@ def encode(source: image.ImageLike, quality: int = DEFAULT_QUALITY, weights_dir:
     if tile_size is not None:
         tiles.check_tile_size(tile_size)
 
-    from codec import tiling
+    from codec import coding
 
     model, digest = load_model(weights_dir)
     levels = model.config.num_levels
     if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= levels:  # True is an int
         raise AecError(f"quality must be an integer in 1..{levels}, got {quality!r}")
-    tile_size = tile_size or tiling.default_tile_size(*pic.size)
-    latent = tiling.compress(model, pic.rgb, quality, tile_size)
+    tile_size = tile_size or coding.default_tile_size(*pic.size)
+    latent = coding.compress(model, pic.rgb, quality, tile_size)
     header = container.Header(pic.size[0], pic.size[1], pic.mode, quality, model.config.name, digest)
     alpha = image.pack_alpha(pic.alpha) if pic.alpha is not None else None
     return container.pack(container.AecFile(header, latent, alpha, pic.icc_profile, pic.exif))
@@ -113,18 +122,18 @@ def decode(source: FileLike, weights_dir: str | Path | None = None, realism: flo
     ``realism`` picks the decoder: 0 the fidelity (MSE-trained) one, 1 the GAN-trained one,
     anything in between a blend; the default is the GAN decoder when the weights have one.
     The file is the same whichever is chosen."""
-    from codec import image, tiling
-    from codec.model import ALIGNMENT
+    from codec import coding, image
 
     f = container.unpack(_read(source))
     h = f.header
-    model, digest = load_model(weights_dir)
-    if weights_dir is None and h.weights_hash != digest:
+    loaded = load_model(weights_dir)
+    if weights_dir is None and h.weights_hash != loaded.bitstream_hash:
         from codec import weights
 
         if (previous := weights.previous_weights_dir(h.weights_hash)) is not None:
-            model, digest = load_model(previous)
-    realism = _realism(model, realism)
+            loaded = load_model(previous)
+    model, digest = loaded
+    realism = _realism(loaded, realism)
     if h.model_name != model.config.name or h.weights_hash != digest:
         raise WeightsError(
             f"file was written by model {h.model_name} with weights {h.weights_hash.hex()}; "
@@ -133,20 +142,20 @@ def decode(source: FileLike, weights_dir: str | Path | None = None, realism: flo
         )
     if h.quality > model.config.num_levels:
         raise FormatError(f"quality {h.quality} exceeds the model's {model.config.num_levels} levels")
-    expected = (-(-h.height // ALIGNMENT), -(-h.width // ALIGNMENT))
+    expected = (-(-h.height // Z_STRIDE), -(-h.width // Z_STRIDE))
     if f.latent.z_shape != expected:
         raise FormatError(f"latent shape {f.latent.z_shape} does not match a {h.width}x{h.height} image")
-    rgb = tiling.decompress(model, model.decoder(realism), f.latent, h.quality, (h.height, h.width))
+    rgb = coding.decompress(model, _decoder(loaded, realism), f.latent, h.quality, (h.height, h.width))
     alpha = image.unpack_alpha(f.alpha, h.width, h.height) if f.alpha is not None else None
     return image.to_pil(image.Picture(rgb, alpha, h.mode, f.icc_profile, f.exif))
 
 
-def _realism(model: "AecModel", realism: float | None) -> float:
+def _realism(loaded: LoadedModel, realism: float | None) -> float:
     if realism is None:
-        return 1.0 if model.g_s_gan is not None else 0.0
+        return float(loaded.has_gan_decoder)
     if not isinstance(realism, (int, float)) or not 0 <= realism <= 1:
         raise AecError(f"realism must be a number between 0 and 1, got {realism!r}")
-    if realism > 0 and model.g_s_gan is None:
+    if realism > 0 and not loaded.has_gan_decoder:
         raise AecError("these weights have no GAN decoder; use realism 0")
     return float(realism)
 

@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 import click
 
 from codec import __version__
-from codec.config import DEFAULT_QUALITY, NUM_LEVELS
+from codec.config import DEFAULT_QUALITY, NUM_LEVELS, ModelConfig
 from codec.errors import AecError, AecWarning
 
 STDIO = "-"
@@ -346,9 +346,9 @@ def _level_weights(_ctx: click.Context, _param: click.Parameter, text: str | Non
 @click.option("--out", "out_dir", help="Run folder: log, checkpoint, export/ [default: runs/STAGE].")
 @click.option("--minutes", type=click.FloatRange(0, min_open=True), default=60.0, show_default=True, help="Wall-time budget; the schedule decays within it.")
 @click.option("--steps", "max_steps", type=click.IntRange(1), default=1_000_000, show_default=True, help="Step budget (whichever ends first).")
-@click.option("--channels", type=click.IntRange(1), help="rd: N, width of the transforms [default: 64; --init's weights set their own].")
+@click.option("--channels", type=click.IntRange(1), help=f"rd: N, width of the transforms [default: {ModelConfig.channels}; --init's weights set their own].")
 @click.option("--latent-channels", type=click.IntRange(1),
-              help="rd: M, channels of the latent [default: 128]; with --init, widens its latent.")
+              help=f"rd: M, channels of the latent [default: {ModelConfig.latent_channels}]; with --init, widens its latent.")
 @click.option("--analysis-channels", type=click.IntRange(1),
               help="rd: width of the encoder [default: --channels]; with --init, widens its encoder.")
 @click.option("--synthesis-channels", type=click.IntRange(1),
@@ -364,6 +364,9 @@ def _level_weights(_ctx: click.Context, _param: click.Parameter, text: str | Non
 @click.option("--optimizer", type=click.Choice(["adam", "soap"]),
               help='rd: soap (the default; needs pytorch-optimizer: pip install "aecodec[train]") or adam.')
 @click.option("--adversarial-weight", type=click.FloatRange(0), help="gan: weight of the adversarial loss [default: 0.05].")
+@click.option("--restart-decoder", is_flag=True,
+              help="gan: start the GAN decoder from --init's fidelity decoder, not from its GAN decoder "
+                   "(after stage 1 retrained the fidelity decoder, so that realism blends lie between the two).")
 @click.option("--discriminator", "discriminator_from", type=click.Path(exists=True, file_okay=False),
               help="gan: start the discriminator from this earlier gan run's checkpoint, not from scratch.")
 @click.option("--threads", type=click.IntRange(1), default=2, show_default=True)
@@ -377,10 +380,10 @@ def _level_weights(_ctx: click.Context, _param: click.Parameter, text: str | Non
 @_guard
 def train(ctx, train_dirs, stage, val_dirs, kodak_dir, out_dir, minutes, max_steps, channels, latent_channels,
           analysis_channels, synthesis_channels, crop,
-          batch, lr, checkerboard, level_weights, contractive_weight, optimizer, adversarial_weight, discriminator_from, threads,
-          precision, device, seed, init, resume, verbosity) -> None:
+          batch, lr, checkerboard, level_weights, contractive_weight, optimizer, adversarial_weight, restart_decoder,
+          discriminator_from, threads, precision, device, seed, init, resume, verbosity) -> None:
     """Train on folders of images and export the weights (stage rd, then stage gan)."""
-    from codec.config import GanConfig, ModelConfig, TrainConfig
+    from codec.config import GanConfig, TrainConfig
 
     common = {"train_dirs": tuple(train_dirs), "val_dirs": tuple(val_dirs), "out_dir": out_dir or f"runs/{stage}",
               "time_budget_s": minutes * 60, "max_steps": max_steps, "batch": batch, "threads": threads, "seed": seed,
@@ -390,7 +393,8 @@ def train(ctx, train_dirs, stage, val_dirs, kodak_dir, out_dir, minutes, max_ste
                   ("--checkerboard", checkerboard or None, "rd"), ("--latent-channels", latent_channels, "rd"),
                   ("--analysis-channels", analysis_channels, "rd"),
                   ("--synthesis-channels", synthesis_channels, "rd"), ("--level-weights", level_weights, "rd"),
-                  ("--adversarial-weight", adversarial_weight, "gan"), ("--discriminator", discriminator_from, "gan"))
+                  ("--adversarial-weight", adversarial_weight, "gan"), ("--discriminator", discriminator_from, "gan"),
+                  ("--restart-decoder", restart_decoder or None, "gan"))
     if misplaced := [name for name, value, its_stage in stage_only if value is not None and its_stage != stage]:
         raise Failure(f"{', '.join(misplaced)} does not apply to --stage {stage}")
     try:
@@ -399,7 +403,8 @@ def train(ctx, train_dirs, stage, val_dirs, kodak_dir, out_dir, minutes, max_ste
 
             if not init:
                 raise Failure("--stage gan needs --init, the weights whose bitstream it keeps")
-            gan_options = {"g_lr": lr, "adversarial_weight": adversarial_weight, "discriminator_from": discriminator_from}
+            gan_options = {"g_lr": lr, "adversarial_weight": adversarial_weight, "discriminator_from": discriminator_from,
+                           "restart_decoder": restart_decoder or None}
             cfg = GanConfig(**common, **{k: v for k, v in gan_options.items() if v is not None})
             export_dir = train_gan(cfg, Path(init), resume)
         else:
@@ -409,9 +414,10 @@ def train(ctx, train_dirs, stage, val_dirs, kodak_dir, out_dir, minutes, max_ste
             if init and channels is not None:
                 raise Failure("--channels does not apply with --init: the weights set it "
                               "(--analysis-channels and --synthesis-channels widen them)")
+            model = ModelConfig()
             if latent_channels is None:
-                latent_channels = read_config(Path(init)).get("model", {}).get("latent_channels", 128) if init else 128
-            model = ModelConfig(channels=channels or 64, latent_channels=latent_channels,
+                latent_channels = read_config(Path(init)).get("model", {}).get("latent_channels") if init else None
+            model = ModelConfig(channels=channels or model.channels, latent_channels=latent_channels or model.latent_channels,
                                 analysis_channels=analysis_channels, synthesis_channels=synthesis_channels)
             cfg = TrainConfig(**common, kodak_dir=kodak_dir or "", contractive_weight=contractive_weight,
                               optimizer=optimizer or "soap", level_weights=level_weights or (),

@@ -17,6 +17,9 @@ DEFAULT_LAMBDAS: tuple[float, ...] = tuple(0.0018 * (0.0483 / 0.0018) ** (i / 7)
 # ``ModelConfig.num_levels``, which the API checks); the command line offers these.
 NUM_LEVELS = len(DEFAULT_LAMBDAS)
 DEFAULT_QUALITY = 4
+# Pixels per element of y and of z (four and six stride-2 stages): images are padded to a multiple
+# of Z_STRIDE before coding, and a tile of a large image holds whole z elements.
+Y_STRIDE, Z_STRIDE = 16, 64
 
 
 @dataclass(frozen=True)
@@ -24,8 +27,8 @@ class ModelConfig:
     """Architecture of a model; everything needed to rebuild it before loading weights."""
 
     name: str = "aec-msh-v1"
-    channels: int = 128  # N: width of the transforms and of the hyperprior
-    latent_channels: int = 192  # M: channels of y
+    channels: int = 64  # N: width of the transforms and of the hyperprior
+    latent_channels: int = 128  # M: channels of y
     lambdas: tuple[float, ...] = DEFAULT_LAMBDAS  # one per quality level, best last
     gan_decoder: bool = False  # a second, adversarially trained synthesis transform g_s_gan
     checkerboard: bool = False  # a checkerboard context refines the entropy parameters of half of y
@@ -65,9 +68,10 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """One training run. Progress, which drives the learning-rate schedule, is whichever of
-    steps and wall time runs out first, so a run on a busy machine still finishes its decay."""
+class RunConfig:
+    """What both training stages take. Progress, which drives the learning-rate schedule, is
+    whichever of steps and wall time runs out first, so a run on a busy machine still finishes
+    its decay."""
 
     train_dirs: tuple[str, ...] = ()
     val_dirs: tuple[str, ...] = ()  # validated in turn; the first logs as val_*, the others as val_<folder>_*
@@ -76,30 +80,40 @@ class TrainConfig:
     batch: int = 4
     max_steps: int = 200_000
     time_budget_s: float = 3600.0
-    lr: float = 4e-4
     lr_min: float = 1e-5
-    warmup_steps: int = 500
-    aux_lr: float = 1e-3
     clip: float = 1.0
-    ema_decay: float = 0.999
-    optimizer: str = "soap"  # Shampoo-preconditioned Adam (pytorch-optimizer), or "adam"; MODEL_CARD.md
-    contractive_weight: float = 1e-3  # weight of the ||J_a||_F^2 penalty, per pixel
-    contractive_eps: float = 1e-2  # step of the finite-difference Jacobian-vector product
     downscale: tuple[float, float] = (0.5, 0.95)  # random downscaling to hide JPEG blocks
     val_every: int = 500
     ckpt_every_s: float = 600.0
-    kodak_every_s: float = 1800.0
-    kodak_dir: str = ""
-    level_weights: tuple[float, ...] = ()  # how often each quality level is drawn; () is uniform
     seed: int = 0
     threads: int = 2
     precision: str = "auto"  # fp32, bf16, or auto: bf16 where the processor has bf16 matrix units
     device: str = "cpu"
+
+    def progress(self, step: int, elapsed_s: float) -> float:
+        """The fraction of the budget spent: 1 ends the run."""
+        return max(step / self.max_steps, elapsed_s / self.time_budget_s)
+
+
+@dataclass(frozen=True)
+class TrainConfig(RunConfig):
+    """Stage 1: the whole codec, rate-distortion plus the contractive penalty."""
+
+    lr: float = 4e-4
+    warmup_steps: int = 500
+    aux_lr: float = 1e-3
+    ema_decay: float = 0.999
+    optimizer: str = "soap"  # Shampoo-preconditioned Adam (pytorch-optimizer), or "adam"; MODEL_CARD.md
+    contractive_weight: float = 1e-3  # weight of the ||J_a||_F^2 penalty, per pixel
+    contractive_eps: float = 1e-2  # step of the finite-difference Jacobian-vector product
+    kodak_every_s: float = 1800.0
+    kodak_dir: str = ""
+    level_weights: tuple[float, ...] = ()  # how often each quality level is drawn; () is uniform
     model: ModelConfig = field(default_factory=ModelConfig)
 
 
 @dataclass(frozen=True)
-class GanConfig:
+class GanConfig(RunConfig):
     """Stage 2: the synthesis transform trained as a generator, everything else frozen.
 
     The generator loss is HiFiC's (Mentzer et al. 2020) plus feature matching:
@@ -108,27 +122,16 @@ class GanConfig:
     Crops are smaller than stage 1's because ST-LPIPS costs more than the generator on a CPU.
     """
 
-    train_dirs: tuple[str, ...] = ()
-    val_dirs: tuple[str, ...] = ()
     out_dir: str = "runs/gan"
     crop: int = 128
-    batch: int = 4
-    max_steps: int = 200_000
-    time_budget_s: float = 3600.0
+    lr_min: float = 1e-6
+    val_every: int = 250
     g_lr: float = 1e-4
     d_lr: float = 4e-4  # 4x the generator's (TTUR): fastest of the discriminator probes (MODEL_CARD.md)
-    lr_min: float = 1e-6
     d_warmup_steps: int = 100  # the discriminator learns alone first, so its first signal is not noise
     discriminator_from: str = ""  # a gan run whose discriminator starts this one (a fresh one lags for hundreds of steps)
-    clip: float = 1.0
+    restart_decoder: bool = False  # start g_s_gan from g_s again, not from the GAN decoder --init holds
     mse_weight: float = 0.075 / 32  # k_M of HiFiC, per 255^2 MSE
     perceptual_weight: float = 1.0
     adversarial_weight: float = 0.05  # HiFiC's 0.15 cost up to 1.1 dB on Kodak for worse ST-LPIPS (MODEL_CARD.md)
     feature_matching_weight: float = 1.0
-    downscale: tuple[float, float] = (0.5, 0.95)
-    val_every: int = 250
-    ckpt_every_s: float = 600.0
-    seed: int = 0
-    threads: int = 2
-    precision: str = "auto"
-    device: str = "cpu"

@@ -1,5 +1,8 @@
 """The one place that touches CompressAI's entropy models and their frozen CDF tables.
 
+:mod:`codec.latent` composes them into the latent codec; this module builds them, rounds for
+training, freezes and hashes their tables, and writes and reads their strings.
+
 Tables are built once, by :func:`freeze_tables` at export time, and then travel inside the weights
 file. Decoding never rebuilds them: a table rebuilt on another machine (another libm, another
 torch) could differ by one count and turn every later symbol into garbage. :func:`table_bytes`
@@ -24,6 +27,7 @@ import torch
 from compressai.ans import RansDecoder, RansEncoder
 from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from compressai.entropy_models.entropy_models import EntropyModel
+from compressai.ops import quantize_ste
 from torch import Tensor, nn
 
 from codec import rans
@@ -34,6 +38,18 @@ SCALE_TABLE: tuple[float, ...] = tuple(
     math.exp(math.log(0.11) + i * (math.log(256) - math.log(0.11)) / 63) for i in range(64)
 )
 TABLE_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length")
+
+
+def new_entropy_models(n: int) -> tuple[EntropyBottleneck, GaussianConditional]:
+    """The factorized prior of z (``n`` channels) and the Gaussian conditional of y, untrained;
+    the Gaussian's scale table is set when the tables are frozen (:func:`freeze_tables`)."""
+    return EntropyBottleneck(n), GaussianConditional(None)
+
+
+def round_ste(x: Tensor) -> Tensor:
+    """Rounding with the identity as its gradient (straight-through): training feeds the decoders
+    the rounded latents a file holds."""
+    return quantize_ste(x)
 
 
 def entropy_models(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -170,7 +186,7 @@ def decompress_y(gc: GaussianConditional, string: bytes, indexes: Tensor, means:
 
 
 # Scales closer than this (relative) to a table boundary could pick another table on a machine
-# whose float64 arithmetic differs in the last bits; see AecModel.hyper_for_coding.
+# whose float64 arithmetic differs in the last bits; see LatentCodec.hyper_for_coding.
 INDEX_MARGIN = 1e-9
 
 

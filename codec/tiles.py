@@ -24,9 +24,9 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from codec.config import Z_STRIDE
 from codec.errors import FormatError
 
-TILE_ALIGNMENT = 64  # a tile holds whole z elements
 MAX_TILE_SIZE = 1 << 16
 
 _HEAD = struct.Struct("<IHHI")
@@ -93,8 +93,8 @@ class TiledLatent:
 
 
 def check_tile_size(tile_size: int) -> None:
-    if not (isinstance(tile_size, int) and tile_size % TILE_ALIGNMENT == 0 and 0 < tile_size <= MAX_TILE_SIZE):
-        raise FormatError(f"tile size must be a multiple of {TILE_ALIGNMENT} in 64..{MAX_TILE_SIZE}, got {tile_size!r}")
+    if not (isinstance(tile_size, int) and tile_size % Z_STRIDE == 0 and 0 < tile_size <= MAX_TILE_SIZE):
+        raise FormatError(f"tile size must be a multiple of {Z_STRIDE} in 64..{MAX_TILE_SIZE}, got {tile_size!r}")
 
 
 def pack(t: TiledLatent) -> bytes:

@@ -38,6 +38,8 @@ import click
 import numpy as np
 from PIL import Image
 
+from codec.evaluate.metrics import psnr
+
 BIG_SIZE = (6000, 4000)  # width, height: 24 megapixels
 MIB = 1 << 20
 # --clock cpu: CPU time of the process (all threads), for comparisons on a busy machine, where
@@ -227,11 +229,6 @@ def in_fresh_process(fn: Callable, *args) -> object:
         return pool.submit(fn, *args).result()
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255**2 / max(mse, 1e-10)))
-
-
 def decoders() -> list[tuple[str, float | None]]:
     """(label, realism) of every decoder this version of codec.decode offers."""
     import codec
@@ -319,25 +316,26 @@ def profile_report(path: str, quality: int, threads: int) -> str:
     from torch.profiler import ProfilerActivity, profile
 
     import codec
-    from codec import tiling, weights
+    from codec import coding, weights
 
     torch.set_num_threads(threads)
     model = weights.load(weights.default_weights_dir())
+    lc, g_s = model.latent, coding.decoder(model, 0)
     rgb = _load([path])[0]
     with torch.inference_mode():
-        y_s = tiling.analyze(model.g_a, rgb) * model.gains(quality)[0]
-        z = model.h_a(y_s)
-        z_string, z_hat = model.code_z(z)
-        params = model.hyper_for_coding(z_hat)
-        y_string, crc = model.code_y(y_s, *params)
-        y_hat = model.decode_y(y_string, crc, *params) * model.gains(quality)[1]
-        encode = {"analysis g_a": lambda: tiling.analyze(model.g_a, rgb), "hyper-analysis h_a": lambda: model.h_a(y_s),
-                  "z coding (and decoding back)": lambda: model.code_z(z), "hyper-synthesis h_s (float64)": lambda: model.hyper_for_coding(z_hat),
-                  "y entropy coding, with the context": lambda: model.code_y(y_s, *params)}
-        decode = {"z entropy decoding": lambda: model.decode_z(z_string, tuple(z_hat.shape[-2:])),
-                  "hyper-synthesis h_s (float64)": lambda: model.hyper_for_coding(z_hat),
-                  "y entropy decoding, with the context": lambda: model.decode_y(y_string, crc, *params),
-                  "synthesis g_s": lambda: tiling.synthesize(model.g_s, y_hat, rgb.shape[:2])}
+        y_s = coding.analyze(model.g_a, rgb) * lc.gains(quality)[0]
+        z = lc.h_a(y_s)
+        z_string, z_hat = lc.code_z(z)
+        params = lc.hyper_for_coding(z_hat)
+        y_string, crc = lc.code_y(y_s, *params)
+        y_hat = lc.decode_y(y_string, crc, *params) * lc.gains(quality)[1]
+        encode = {"analysis g_a": lambda: coding.analyze(model.g_a, rgb), "hyper-analysis h_a": lambda: lc.h_a(y_s),
+                  "z coding (and decoding back)": lambda: lc.code_z(z), "hyper-synthesis h_s (float64)": lambda: lc.hyper_for_coding(z_hat),
+                  "y entropy coding, with the context": lambda: lc.code_y(y_s, *params)}
+        decode = {"z entropy decoding": lambda: lc.decode_z(z_string, tuple(z_hat.shape[-2:])),
+                  "hyper-synthesis h_s (float64)": lambda: lc.hyper_for_coding(z_hat),
+                  "y entropy decoding, with the context": lambda: lc.decode_y(y_string, crc, *params),
+                  "synthesis g_s": lambda: coding.synthesize(g_s, y_hat, rgb.shape[:2])}
         data = codec.encode(rgb, quality=quality)
         totals = {"encode": _median_ms(lambda: codec.encode(rgb, quality=quality)),
                   "decode": _median_ms(lambda: codec.decode(data))}

@@ -78,7 +78,7 @@ def main(train_dir: str, weights_dir: str, steps: int, num_batches: int, threads
     with torch.no_grad():
         for _ in range(num_batches):
             x = sampler.batch(4)
-            y_hat = model.quantize(model.g_a(x), rng.randint(1, model.config.num_levels))[0]
+            y_hat = model.latent(model.g_a(x), rng.randint(1, model.config.num_levels))[0]
             batches.append((x, y_hat, model.g_s(y_hat).clamp(0, 1)))
     train, held_out = batches[:-16], batches[-16:]
     click.echo("| input | D lr | held-out loss | patches right | logit gap | seconds |\n|---|---|---|---|---|---|")

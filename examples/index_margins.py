@@ -18,8 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from codec import api, entropy
-from codec.model import pad
+from codec import api, coding, entropy
 
 THRESHOLDS = (entropy.INDEX_MARGIN, 1e-7, 1e-6, 1e-5)
 
@@ -31,16 +30,17 @@ THRESHOLDS = (entropy.INDEX_MARGIN, 1e-7, 1e-6, 1e-5)
 @torch.inference_mode()
 def main(kodak: str, weights: str | None, levels: str) -> None:
     model, _ = api.load_model(weights)
-    eb, gc = model.entropy_bottleneck, model.gaussian_conditional
+    lc = model.latent
+    eb, gc = lc.entropy_bottleneck, lc.gaussian_conditional
     below = dict.fromkeys(THRESHOLDS, 0)
     total, smallest, float32_gap, float32_flips = 0, float("inf"), 0.0, 0
     for path in sorted(Path(kodak).glob("*.png")):
-        x = torch.from_numpy(np.asarray(Image.open(path).convert("RGB")).copy()).permute(2, 0, 1)[None].float() / 255
+        y = coding.analyze(model.g_a, np.asarray(Image.open(path).convert("RGB")))
         for level in map(int, levels.split(",")):
-            z = model.h_a(model.g_a(pad(x)[0]) * model.gains(level)[0])
+            z = lc.h_a(y * lc.gains(level)[0])
             z_hat = entropy.decompress_z(eb, entropy.compress_z(eb, z), tuple(z.shape[-2:]))
-            scales, _ = model.hyper_for_coding(z_hat)
-            scales32, _ = model.hyper(z_hat)
+            scales, _ = lc.hyper_for_coding(z_hat)
+            scales32, _ = lc.hyper(z_hat)
             margin = entropy.index_margin(gc, scales)
             total += margin.numel()
             smallest = min(smallest, float(margin.min()))

@@ -19,11 +19,7 @@ import numpy as np
 from PIL import Image
 
 import codec
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255**2 / mse))
+from codec.evaluate.metrics import psnr
 
 
 def classical_curve(img: Image.Image, fmt: str) -> tuple[np.ndarray, np.ndarray]:

@@ -45,11 +45,6 @@ def photo_png(tmp_path: Path, astronaut: np.ndarray) -> Path:
     return path
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255**2 / max(mse, 1e-10)))
-
-
 class Cli:
     """Runs ``aecodec`` (the installed console script, else ``python -m codec``)."""
 

@@ -13,8 +13,8 @@ import torch
 from conftest import KODAK
 
 import codec
-from codec import api, container, entropy
-from codec.model import AecModel, Compressed
+from codec import api, coding, container, entropy
+from codec.model import AecModel
 
 WORKER = Path(__file__).with_name("worker.py")
 
@@ -33,32 +33,31 @@ def coded(astronaut, camera) -> dict[str, bytes]:
             "rgba": codec.encode(np.dstack([astronaut[300:396, :160], ramp]), quality=5)}
 
 
-def compressed(data: bytes) -> tuple[Compressed, int]:
+def compressed(data: bytes) -> tuple[container.Latent, int]:
     f = container.unpack(data)
-    lat = f.latent
-    return Compressed(lat.y_string, lat.z_string, lat.z_shape, lat.indexes_crc), f.header.quality
+    return f.latent, f.header.quality
 
 
 def permuted_hyper(model: AecModel, z_hat: torch.Tensor, seed: int) -> torch.Tensor:
     """The float64 scales of h_s computed with every layer's input channels in another order:
     the same function, summed in another order, as another machine's convolutions would."""
     g = torch.Generator().manual_seed(seed)
-    w = {k: v.double() for k, v in model.h_s.state_dict().items()}
+    w = {k: v.double() for k, v in model.latent.h_s.state_dict().items()}
     p0, p1, p2 = (torch.randperm(n, generator=g) for n in (w["0.weight"].shape[0], w["0.bias"].numel(), w["2.bias"].numel()))
     w["0.weight"], w["0.bias"] = w["0.weight"][p0][:, p1], w["0.bias"][p1]
     w["2.weight"], w["2.bias"] = w["2.weight"][p1][:, p2], w["2.bias"][p2]
     w["4.weight"] = w["4.weight"][:, p2]
-    out = torch.func.functional_call(model.h_s, w, (z_hat.double()[:, p0],))
+    out = torch.func.functional_call(model.latent.h_s, w, (z_hat.double()[:, p0],))
     return out.chunk(2, dim=1)[0]
 
 
 @torch.inference_mode()
 def test_table_choice_survives_another_summation_order(model, coded):
-    gc, eb = model.gaussian_conditional, model.entropy_bottleneck
+    gc, eb = model.latent.gaussian_conditional, model.latent.entropy_bottleneck
     for data in coded.values():
         c, _ = compressed(data)
         z_hat = entropy.decompress_z(eb, c.z_string, c.z_shape)
-        scales, _ = model.hyper_for_coding(z_hat)
+        scales, _ = model.latent.hyper_for_coding(z_hat)
         for seed in range(3):
             other = permuted_hyper(model, z_hat, seed)
             gap = ((other - scales).abs() / scales.abs().clamp_min(gc.scale_table[0])).max().item()
@@ -67,9 +66,9 @@ def test_table_choice_survives_another_summation_order(model, coded):
 
 
 def test_index_margin_measures_the_distance_to_the_nearest_boundary(model):
-    table = model.gaussian_conditional.scale_table.double()
+    table = model.latent.gaussian_conditional.scale_table.double()
     scales = torch.stack([table[5], table[5] * (1 + 1e-6), table[5] * (1 - 1e-3), table[0] / 10, table[-1] * 10])
-    margin = entropy.index_margin(model.gaussian_conditional, scales)
+    margin = entropy.index_margin(model.latent.gaussian_conditional, scales)
     expected = torch.tensor([0, 1e-6, 1e-3, 0.9, 10 * table[-1] / table[-2] - 1], dtype=torch.float64)
     torch.testing.assert_close(margin, expected, rtol=1e-6, atol=1e-12)
 
@@ -80,15 +79,15 @@ def to_pixels(model: AecModel, y_hat: torch.Tensor) -> torch.Tensor:
 
 @torch.inference_mode()
 def test_a_batch_decodes_like_each_file_alone(model, coded):
-    eb, gc = model.entropy_bottleneck, model.gaussian_conditional
+    eb, gc = model.latent.entropy_bottleneck, model.latent.gaussian_conditional
     files = [compressed(d) for d in coded.values()]
     z_hats = [entropy.decompress_z(eb, c.z_string, c.z_shape) for c, _ in files]
-    batch_indexes = entropy.scale_indexes(gc, model.hyper_for_coding(torch.cat(z_hats))[0])
+    batch_indexes = entropy.scale_indexes(gc, model.latent.hyper_for_coding(torch.cat(z_hats))[0])
     y_hat = []
     for i, ((c, q), z_hat) in enumerate(zip(files, z_hats)):
-        alone_indexes = entropy.scale_indexes(gc, model.hyper_for_coding(z_hat)[0])
+        alone_indexes = entropy.scale_indexes(gc, model.latent.hyper_for_coding(z_hat)[0])
         assert torch.equal(batch_indexes[i : i + 1], alone_indexes)
-        y_hat.append(model.decompress_latent(c, q))
+        y_hat.append(coding.decompress_latent(model.latent, c, q))
     alone = torch.cat([to_pixels(model, y) for y in y_hat])
     assert (to_pixels(model, torch.cat(y_hat)) - alone).abs().max().item() <= 1
 

@@ -13,7 +13,7 @@ from PIL import Image
 import codec
 from codec.errors import AecError
 from codec.evaluate import codecs, metrics, pipeline
-from conftest import psnr
+from codec.evaluate.metrics import psnr
 
 
 @pytest.fixture(scope="module")
@@ -124,8 +124,14 @@ def test_st_lpips_with_kept_features_is_the_library_distance(crop):
 
     blurred = np.asarray(Image.fromarray(crop).reduce(2).resize((256, 192)))
     ours = metrics.Reference(crop).measure(blurred, ("st-lpips-vgg",))["st-lpips-vgg"]
+    from stlpips_pytorch import stlpips
+
+    def tensor(rgb: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255
+
+    library = stlpips.LPIPS(net="vgg", variant="shift_tolerant", verbose=False).eval()
     with torch.no_grad():
-        theirs = float(metrics._lpips_model()(metrics._tensor(crop), metrics._tensor(blurred), normalize=True))
+        theirs = float(library(tensor(crop), tensor(blurred), normalize=True))
     assert ours == pytest.approx(theirs, rel=1e-5)
 
 

@@ -17,7 +17,6 @@ import torch
 import codec
 from codec import api, container, entropy, rans
 from codec.errors import FormatError
-from codec.model import pad
 
 WORKER = Path(__file__).with_name("worker.py")
 
@@ -32,11 +31,11 @@ def latent(model, astronaut):
     """y (scaled by the quality-8 gain), its tables, means and z_hat, of a real photo crop."""
     x = torch.from_numpy(astronaut[:128, 128:320].copy()).permute(2, 0, 1)[None].float() / 255
     with torch.inference_mode():
-        y = model.g_a(pad(x)[0]) * model.gains(8)[0]
-        z = model.h_a(y)
-        z_hat = entropy.decompress_z(model.entropy_bottleneck, entropy.compress_z(model.entropy_bottleneck, z), (2, 3))
-        scales, means = model.hyper_for_coding(z_hat)
-    return y, entropy.scale_indexes(model.gaussian_conditional, scales), means, z
+        y = model.g_a(x) * model.latent.gains(8)[0]
+        z = model.latent.h_a(y)
+        z_hat = entropy.decompress_z(model.latent.entropy_bottleneck, entropy.compress_z(model.latent.entropy_bottleneck, z), (2, 3))
+        scales, means = model.latent.hyper_for_coding(z_hat)
+    return y, entropy.scale_indexes(model.latent.gaussian_conditional, scales), means, z
 
 
 def with_outliers(v: torch.Tensor) -> torch.Tensor:
@@ -51,7 +50,7 @@ def with_outliers(v: torch.Tensor) -> torch.Tensor:
 
 def test_honest_strings_read_like_compressai(model, latent):
     y, indexes, means, _ = latent
-    gc = model.gaussian_conditional
+    gc = model.latent.gaussian_conditional
     tables = entropy.Tables.of(gc)
     ours = entropy.compress_y(gc, y, indexes, means)
     theirs = gc.compress(y, indexes, means)[0]
@@ -68,11 +67,11 @@ def test_escapes_written_by_compressai_are_read_exactly(model, latent, which):
     exactly like CompressAI decodes them, through the bounds-checked reader."""
     y, indexes, means, z = latent
     if which == "y":
-        em = model.gaussian_conditional
+        em = model.latent.gaussian_conditional
         string = em.compress(with_outliers(y), indexes, means)[0]
         expected, offset = em.decompress([string], indexes, means=means), means
     else:
-        em = model.entropy_bottleneck
+        em = model.latent.entropy_bottleneck
         string = em.compress(with_outliers(z))[0]
         expected, offset = em.decompress([string], z.shape[-2:]), entropy.z_medians(em)
         indexes = entropy.z_indexes(em, tuple(z.shape[-2:]))
@@ -83,7 +82,7 @@ def test_escapes_written_by_compressai_are_read_exactly(model, latent, which):
 
 def test_the_encoder_clamps_instead_of_writing_escapes(model, latent):
     y, indexes, means, _ = latent
-    gc = model.gaussian_conditional
+    gc = model.latent.gaussian_conditional
     tables = entropy.Tables.of(gc)
     string = entropy.compress_y(gc, with_outliers(y), indexes, means)
     padded = string + bytes(4 * (indexes.numel() + 2))
@@ -101,7 +100,7 @@ def test_the_cpp_decoder_never_reads_past_its_bound(model, latent, fill):
     """What follows the first 4 * (symbols + 2) bytes never changes the result: nothing past
     them is read. All zeros is the worst case: the state stays small and refills every symbol."""
     _, indexes, _, _ = latent
-    tables = entropy.Tables.of(model.gaussian_conditional)
+    tables = entropy.Tables.of(model.latent.gaussian_conditional)
     flat = indexes.flatten().tolist()
     n = 4 * (len(flat) + 2)
     rng = random.Random(fill)
@@ -115,7 +114,7 @@ def test_python_reader_refuses_what_no_encoder_writes(model):
     """Escapes announcing more than 8 nibbles, or a value past 31 bits, cannot come from an
     encoder; a string that runs out cannot either. Initial states that land in the escape slot
     of a wide table produce all three."""
-    tables = entropy.Tables.of(model.gaussian_conditional)
+    tables = entropy.Tables.of(model.latent.gaussian_conditional)
     table = 40
     start = tables.cdfs[table][-2]
     rng = random.Random(0)

@@ -39,9 +39,9 @@ def test_the_rate_path_stays_float32_under_bf16_autocast():
 
     model = weights.load(weights.default_weights_dir()).eval()  # rounding, not noise: repeatable
     y = (torch.randn(1, model.config.latent_channels, 8, 8) * 3).bfloat16().float()  # the same values in both
-    plain = model.quantize(y, 4)
+    plain = model.latent(y, 4)
     with precision.autocast("bf16", torch.device("cpu")):
-        mixed = model.quantize(y.bfloat16(), 4)
+        mixed = model.latent(y.bfloat16(), 4)
         x_hat = model.g_s(mixed[0])
     assert all(t.dtype == torch.float32 for t in mixed)
     for a, b in zip(plain, mixed):

@@ -18,16 +18,15 @@ import torch
 
 def latents(out_dir: Path, threads: int, files: list[Path]) -> None:
     """Save decompress_latent's output, the decoded pixels and a re-encode of them, per file."""
-    from codec import api, container
-    from codec.model import Compressed
+    from codec import api, coding, container
 
     torch.set_num_threads(threads)
     model, _ = api.load_model(None)
     for path in files:
         data = path.read_bytes()
         f = container.unpack(data)
-        c = Compressed(f.latent.y_string, f.latent.z_string, f.latent.z_shape, f.latent.indexes_crc)
-        np.save(out_dir / f"{path.stem}.latent.npy", model.decompress_latent(c, f.header.quality).numpy())
+        y_hat = coding.decompress_latent(model.latent, f.latent, f.header.quality)
+        np.save(out_dir / f"{path.stem}.latent.npy", y_hat.numpy())
         pixels = np.asarray(api.decode(data))
         np.save(out_dir / f"{path.stem}.pixels.npy", pixels)
         (out_dir / f"{path.stem}.reencoded.aec").write_bytes(api.encode(pixels, quality=f.header.quality))

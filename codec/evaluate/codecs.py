@@ -25,10 +25,11 @@ import numpy as np
 from PIL import Image, features
 
 import codec
+from codec.config import NUM_LEVELS
 from codec.errors import AecError
 from codec.extras import require
 
-AEC_LEVELS = tuple(range(1, 9))
+AEC_LEVELS = tuple(range(1, NUM_LEVELS + 1))
 EVAL_EXTRA = "pip install 'aecodec[eval]'"
 
 
@@ -152,16 +153,11 @@ class AecCodec:
     realism: float
     weights_dir: str | None = None
     settings: tuple[int, ...] = AEC_LEVELS
-    valid: range = range(1, 9)
+    valid: range = range(1, NUM_LEVELS + 1)
 
     def check(self) -> None:
-        if not self.realism:
-            return
-        probe = codec.encode(np.full((16, 16, 3), 128, np.uint8), quality=1, weights_dir=self.weights_dir)
-        try:
-            codec.decode(probe, weights_dir=self.weights_dir, realism=self.realism)
-        except AecError as e:
-            raise Unavailable(f"{self.name}: the weights have no GAN decoder ({e})") from None
+        if self.realism and not codec.load_model(self.weights_dir).has_gan_decoder:
+            raise Unavailable(f"{self.name}: the weights have no GAN decoder; use realism 0")
 
     def description(self) -> str:
         decoder = "GAN decoder" if self.realism else "fidelity decoder"

@@ -10,9 +10,8 @@ from torch.nn.utils.parametrizations import spectral_norm
 LATENT_FEATURES = 12
 # Images enter as (x - 0.5) * IMAGE_SCALE. Spectral normalization makes every layer 1-Lipschitz,
 # so two images' logits can differ by no more than the images do; in [0, 1] a decoding and its
-# original differ by a few hundredths, and the discriminator stayed at chance (loss 2 ln 2 for
-# 1,576 steps of weights 0.2). examples/discriminator_probe.py, 300 steps against the frozen
-# fidelity decoder: mean logit gap 0.00 in [0, 1] and centred, 1.17 centred and scaled by 8.
+# original differ by a few hundredths, too little for the discriminator to leave chance
+# (examples/discriminator_probe.py measures it; MODEL_CARD.md has the figures).
 IMAGE_SCALE = 8.0
 
 

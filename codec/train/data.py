@@ -23,7 +23,8 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".ppm"}
+from codec.image import IMAGE_SUFFIXES
+
 
 
 def list_images(folders: list[str] | tuple[str, ...]) -> list[Path]:

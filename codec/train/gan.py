@@ -9,14 +9,11 @@ matching). The discriminator learns alone for a few steps first.
 
 from __future__ import annotations
 
-import json
 import random
-import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from codec import weights
 from codec.config import GanConfig
@@ -29,7 +26,7 @@ from codec.losses import (
 from codec.model import AecModel
 from codec.nn.discriminator import Discriminator
 from codec.perceptual import STLPIPS
-from codec.train import checkpoint, precision
+from codec.train import checkpoint, harness, precision
 from codec.train.data import CropSampler, list_images, validation_sets
 from codec.train.schedule import cosine_lr
 
@@ -49,7 +46,7 @@ class GanState:
     @classmethod
     def create(cls, cfg: GanConfig, init: Path) -> GanState:
         model = weights.load(init)
-        model.add_gan_decoder()
+        model.add_gan_decoder(restart=cfg.restart_decoder)
         model.requires_grad_(False)
         model.g_s_gan.requires_grad_(True)
         disc = Discriminator(model.config.latent_channels)
@@ -73,7 +70,7 @@ class GanState:
 
 def load_discriminator(disc: Discriminator, path: Path) -> None:
     """Start from an earlier run's discriminator: against a generator that is already good, a fresh
-    one sits at chance for hundreds of steps (run gan8: 550 of its 1,292)."""
+    one sits at chance for hundreds of steps (MODEL_CARD.md)."""
     if not path.is_file():
         raise ValueError(f"{path.parent} holds no {CHECKPOINT}: --discriminator takes a gan run folder")
     try:
@@ -101,7 +98,7 @@ def _gan_step(s: GanState, x: torch.Tensor, q: int, lr: float, cfg: GanConfig, l
         for g in opt.param_groups:
             g["lr"] = rate
     with torch.no_grad():
-        y_hat = s.model.quantize(s.model.g_a(x), q)[0]
+        y_hat = s.model.latent(s.model.g_a(x), q)[0]
     # A short run is not spent warming up: at most a quarter of the steps.
     train_generator = s.step >= min(cfg.d_warmup_steps, cfg.max_steps // 4)
     with torch.set_grad_enabled(train_generator):
@@ -143,7 +140,7 @@ def validate(model: AecModel, x: torch.Tensor, realism: float, lpips: STLPIPS) -
     """PSNR and ST-LPIPS of 8-bit decodings of held-out crops, at two quality levels."""
     out: dict[str, float] = {}
     for q in VAL_LEVELS:
-        x_hat = model.decoder(realism)(model.quantize(model.g_a(x), q)[0]).clamp(0, 1).mul(255).round().div(255)
+        x_hat = model.decoder(realism)(model.latent(model.g_a(x), q)[0]).clamp(0, 1).mul(255).round().div(255)
         out[f"q{q}_psnr_db"] = psnr_db(float(torch.mean((x_hat - x) ** 2)))
         out[f"q{q}_st_lpips"] = float(lpips(x_hat, x).mean())
     return out
@@ -152,63 +149,48 @@ def validate(model: AecModel, x: torch.Tensor, realism: float, lpips: STLPIPS) -
 def train_gan(cfg: GanConfig, init: Path, resume: bool = False) -> Path:
     """Run stage 2 on top of the weights in ``init`` and export them with the GAN decoder to
     ``out_dir/export``; returns that folder."""
-    torch.manual_seed(cfg.seed)
-    random.seed(cfg.seed)
-    torch.set_num_threads(cfg.threads)
-    device = precision.device(cfg.device)
-    dtype = precision.resolve(cfg.precision, device)
-    cfg = replace(cfg, precision=dtype)  # recorded as resolved
-    out_dir = Path(cfg.out_dir)
+    run = harness.Run(cfg)
+    cfg = replace(cfg, precision=run.dtype)  # recorded as resolved
     s = GanState.create(cfg, init)
     digest = s.model.bitstream_hash()
-    ckpt_path = out_dir / CHECKPOINT
-    s.to(device, precision.memory_format(dtype))  # before loading, so the optimizers' state lands there too
+    ckpt_path = Path(cfg.out_dir) / CHECKPOINT
+    s.to(run.device, run.memory_format)  # before loading, so the optimizers' state lands there too
     if resume and ckpt_path.exists():
         s.load(ckpt_path)
     elif cfg.discriminator_from:
         load_discriminator(s.disc, Path(cfg.discriminator_from) / CHECKPOINT)
-    lpips = STLPIPS("alex").to(device)
+    lpips = STLPIPS("alex").to(run.device)
     sampler = CropSampler(list_images(cfg.train_dirs), cfg.crop, cfg.downscale, cfg.seed + s.step)
-    val_x = validation_sets(cfg.val_dirs[:1], 12, 2 * cfg.crop, device).get("val_")
-    out_dir.mkdir(parents=True, exist_ok=True)  # only once the data is known to serve
+    val_sets = validation_sets(cfg.val_dirs, 12, 2 * cfg.crop, run.device)
     levels = list(range(1, s.model.config.num_levels + 1))
 
-    with (out_dir / "log.jsonl").open("a") as log, tqdm(total=cfg.max_steps, initial=s.step, mininterval=5) as bar:
-        def write(record: dict) -> None:
-            log.write(json.dumps({**record, "step": s.step, "elapsed_s": round(s.elapsed_s, 1)}) + "\n")
-            log.flush()
+    def validate_all(decoder: str) -> dict[str, float]:
+        realism = 1.0 if decoder == "gan" else 0.0
+        return {f"{prefix}{decoder}_{k}": v for prefix, x in val_sets.items()
+                for k, v in validate(s.model, x, realism, lpips).items()}
 
-        if val_x is not None and s.step == 0:
-            write({"precision": dtype, "device": str(device), "threads": cfg.threads,
-                   **{f"val_fidelity_{k}": v for k, v in validate(s.model, val_x, 0.0, lpips).items()}})
-        t0 = time.monotonic() - s.elapsed_s
-        last_ckpt = time.monotonic()
-        while (progress := max(s.step / cfg.max_steps, s.elapsed_s / cfg.time_budget_s)) < 1.0:
+    # The folder is made only once the data is known to serve.
+    with harness.Session(cfg, s, lambda: s.save(ckpt_path, cfg)) as session:
+        session.write({**run.describe(cfg), **(validate_all("fidelity") if s.step == 0 else {})})
+        stats: dict[str, float] = {}
+        while session.running():
             q = random.choice(levels)
-            lr = cosine_lr(s.step, progress, cfg.g_lr, cfg.lr_min, 0)
-            x = sampler.batch(cfg.batch).to(device, memory_format=precision.memory_format(dtype))
-            stats = gan_step(s, x, q, lr, cfg, lpips, dtype)
-            s.elapsed_s = time.monotonic() - t0
-            bar.update(1)
-            bar.set_postfix(q=q, **{k: f"{v:.3f}" for k, v in stats.items() if k in ("perceptual", "d_loss")}, refresh=False)
+            lr = cosine_lr(s.step, session.progress, cfg.g_lr, cfg.lr_min, 0)
+            stats = gan_step(s, run.batch(sampler.batch(cfg.batch)), q, lr, cfg, lpips, run.dtype)
+            session.stepped(q=q, **{k: f"{v:.3f}" for k, v in stats.items() if k in ("perceptual", "d_loss")})
             record = {**stats, "q": q, "lr": lr} if s.step % 25 == 0 else {}
-            if val_x is not None and s.step % cfg.val_every == 0:
-                record.update({f"val_gan_{k}": v for k, v in validate(s.model, val_x, 1.0, lpips).items()})
+            if s.step % cfg.val_every == 0:
+                record.update(validate_all("gan"))
             if record:
-                write(record)
-            if time.monotonic() - last_ckpt > cfg.ckpt_every_s:
-                s.save(ckpt_path, cfg)
-                last_ckpt = time.monotonic()
-        s.save(ckpt_path, cfg)
-        write({**stats, **({f"val_gan_{k}": v for k, v in validate(s.model, val_x, 1.0, lpips).items()}
-                           if val_x is not None else {})})
-    return export_gan(s, cfg, init, out_dir / "export", digest)
+                session.write(record)
+        session.write({**stats, **validate_all("gan")})
+    return export_gan(s, cfg, init, Path(cfg.out_dir) / "export", digest)
 
 
 def export_gan(s: GanState, cfg: GanConfig, init: Path, out_dir: Path, digest: bytes) -> Path:
     """Write ``init``'s weights plus the GAN decoder; the bitstream hash must not have moved."""
-    info = {"steps": s.step, "cpu_hours": round(s.elapsed_s * cfg.threads / 3600, 2), "config": asdict(cfg)}
     previous = {k: v for k, v in weights.read_config(init).items() if k not in ("model", "bitstream_sha256_8")}
-    if weights.export(s.model.to("cpu", memory_format=torch.contiguous_format), out_dir, {**previous, "gan_training": info}) != digest:
+    model = s.model.to("cpu", memory_format=torch.contiguous_format)
+    if weights.export(model, out_dir, {**previous, "gan_training": harness.summary(s, cfg)}) != digest:
         raise RuntimeError("the bitstream hash changed during stage 2; the frozen parts were modified")
     return out_dir

@@ -1,6 +1,6 @@
 """The rate-distortion training loop (stage 1), small enough to read at once.
 
-Recipe, chosen for two CPU cores (see ``shared/TRAINING.md``): SOAP with a linear warm-up and a
+Recipe, chosen for two CPU cores (the model card has the measurements): SOAP with a linear warm-up and a
 cosine decay tied to the run's budget (steps or wall time, whichever ends first), 256x256 crops
 so the hyperprior sees more than a 2x2 latent, a random quality level per batch (uniform, or as
 ``level_weights`` says), gradient clipping, and an exponential moving average of the weights, which
@@ -10,9 +10,9 @@ is what gets evaluated and exported.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import random
+import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -20,17 +20,15 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.profiler import record_function
-from tqdm import tqdm
 
-from codec import weights
+from codec import api, image, weights
 from codec.config import ModelConfig, TrainConfig
-from codec.entropy import freeze_tables
+from codec.evaluate import metrics
 from codec.extras import require
 from codec.losses import contractive_penalty, psnr_db, rate_distortion
-from codec.model import AecModel, ForwardOutput, pad, unpad
-from codec.train import checkpoint, precision
+from codec.model import AecModel, ForwardOutput
+from codec.train import checkpoint, harness, precision
 from codec.train.data import CropSampler, list_images, validation_sets
 from codec.train.schedule import cosine_lr
 
@@ -62,23 +60,21 @@ def validate_all(model: AecModel, val_sets: dict[str, torch.Tensor], levels: lis
 
 
 def kodak_figures(model: AecModel, files: list[Path], levels: list[int]) -> dict[str, float]:
-    """Real coded bytes and PSNR of 8-bit output, for a frozen-table copy of ``model``."""
-    coder = copy.deepcopy(model).to("cpu", memory_format=torch.contiguous_format).eval()
-    freeze_tables(coder)
-    out: dict[str, float] = {}
-    for q in levels:
-        bpps, psnrs = [], []
-        for f in files:
-            with Image.open(f) as im:
-                x = torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1)[None].float() / 255
-            xp, size = pad(x)
-            c = coder.compress(xp, q)
-            x_hat = unpad(coder.decompress(c, q), size)
-            mse = float(((x_hat * 255).round() / 255 - x).pow(2).mean())
-            bpps.append(8 * (len(c.y_string) + len(c.z_string)) / (size[0] * size[1]))
-            psnrs.append(psnr_db(mse))
-        out[f"kodak_q{q}_bpp"] = float(np.mean(bpps))
-        out[f"kodak_q{q}_psnr_db"] = float(np.mean(psnrs))
+    """Bits per pixel of whole ``.aec`` files and PSNR of the fidelity decoder's 8-bit output,
+    through the public API from a frozen-table export of ``model``: what ``aecodec eval`` gives."""
+    with tempfile.TemporaryDirectory() as tmp:
+        weights.export(copy.deepcopy(model).to("cpu", memory_format=torch.contiguous_format), Path(tmp))
+        refs = [image.read(f).rgb for f in files]
+        out: dict[str, float] = {}
+        for q in levels:
+            bpps, psnrs = [], []
+            for f, ref in zip(files, refs):
+                data = api.encode(f, q, weights_dir=tmp)
+                rgb = np.asarray(api.decode(data, weights_dir=tmp, realism=0).convert("RGB"))
+                bpps.append(8 * len(data) / (ref.shape[0] * ref.shape[1]))
+                psnrs.append(metrics.psnr(ref, rgb))
+            out[f"kodak_q{q}_bpp"] = float(np.mean(bpps))
+            out[f"kodak_q{q}_psnr_db"] = float(np.mean(psnrs))
     return out
 
 
@@ -150,9 +146,8 @@ class StepStats(NamedTuple):
 
 
 def _optimizer(cfg: TrainConfig, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
-    """SOAP (Vyas et al. 2024: Adam in the eigenbasis of Shampoo's preconditioner), which here
-    ended a 130-minute continuation with a better Kodak curve than Adam in the same wall time
-    (0.1 to 0.3 dB at equal rate, one comparison, MODEL_CARD.md); or Adam."""
+    """SOAP (Vyas et al. 2024: Adam in the eigenbasis of Shampoo's preconditioner), which reaches a
+    better Kodak curve than Adam in the same wall time on these machines (MODEL_CARD.md); or Adam."""
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.lr)
     if cfg.optimizer == "soap":
@@ -171,7 +166,7 @@ def train_step(s: State, x: torch.Tensor, q: int, lr: float, cfg: TrainConfig, d
         with record_function("g_a"):
             y = s.model.g_a(x)
         with record_function("quantize"):
-            y_hat, y_likelihoods, z_likelihoods = s.model.quantize(y, q)
+            y_hat, y_likelihoods, z_likelihoods = s.model.latent(y, q)
         with record_function("g_s"):
             x_hat = s.model.g_s(y_hat)
     with record_function("rate-distortion"):
@@ -201,43 +196,31 @@ def train_step(s: State, x: torch.Tensor, q: int, lr: float, cfg: TrainConfig, d
 
 def train(cfg: TrainConfig, init: Path | None = None, resume: bool = False) -> Path:
     """Run stage 1 and export the EMA weights to ``out_dir/export``; returns that folder."""
-    torch.manual_seed(cfg.seed)
-    random.seed(cfg.seed)
-    torch.set_num_threads(cfg.threads)
-    device = precision.device(cfg.device)
-    dtype = precision.resolve(cfg.precision, device)
+    run = harness.Run(cfg)
     s = State.create(cfg, init)
     # With --init, the architecture is the weights'; the precision is recorded as resolved.
-    cfg = replace(cfg, model=s.model.config, precision=dtype)
+    cfg = replace(cfg, model=s.model.config, precision=run.dtype)
     levels = list(range(1, cfg.model.num_levels + 1))
     _check_level_weights(cfg.level_weights, len(levels))
-    out_dir = Path(cfg.out_dir)
-    ckpt_path = out_dir / CHECKPOINT
-    s.to(device, precision.memory_format(dtype))  # before loading, so the optimizers' state lands there too
+    ckpt_path = Path(cfg.out_dir) / CHECKPOINT
+    s.to(run.device, run.memory_format)  # before loading, so the optimizers' state lands there too
     if resume and ckpt_path.exists():
         s.load(ckpt_path, cfg)
     sampler = CropSampler(list_images(cfg.train_dirs), cfg.crop, cfg.downscale, cfg.seed + s.step)
-    val_sets = validation_sets(cfg.val_dirs, 24, cfg.crop, device)
-    out_dir.mkdir(parents=True, exist_ok=True)  # only once the data is known to serve
+    val_sets = validation_sets(cfg.val_dirs, 24, cfg.crop, run.device)
     kodak = list_images([cfg.kodak_dir]) if cfg.kodak_dir else []
     check_levels = [levels[1], levels[len(levels) // 2], levels[-1]]
 
-    with (out_dir / "log.jsonl").open("a") as log, tqdm(total=cfg.max_steps, initial=s.step, mininterval=5) as bar:
-        def write(record: dict) -> None:
-            log.write(json.dumps({**record, "step": s.step, "elapsed_s": round(s.elapsed_s, 1)}) + "\n")
-            log.flush()
-
-        write({"precision": dtype, "device": str(device), "threads": cfg.threads})  # at every start and resume
-        t0 = time.monotonic() - s.elapsed_s
-        last_ckpt = last_kodak = time.monotonic()
-        while (progress := max(s.step / cfg.max_steps, s.elapsed_s / cfg.time_budget_s)) < 1.0:
+    # The folder is made only once the data is known to serve.
+    with harness.Session(cfg, s, lambda: s.save(ckpt_path, cfg)) as session:
+        session.write(run.describe(cfg))
+        last_kodak = time.monotonic()
+        while session.running():
             q = random.choices(levels, cfg.level_weights or None)[0]
-            x = sampler.batch(cfg.batch).to(device, memory_format=precision.memory_format(dtype))
-            lr = cosine_lr(s.step, progress, cfg.lr, cfg.lr_min, cfg.warmup_steps)
-            stats = train_step(s, x, q, lr, cfg, dtype)
-            s.elapsed_s = time.monotonic() - t0
-            bar.update(1)
-            bar.set_postfix(q=q, bpp=f"{stats.bpp_estimate:.3f}", psnr=f"{stats.psnr_db:.2f}", lr=f"{lr:.1e}", refresh=False)
+            x = run.batch(sampler.batch(cfg.batch))
+            lr = cosine_lr(s.step, session.progress, cfg.lr, cfg.lr_min, cfg.warmup_steps)
+            stats = train_step(s, x, q, lr, cfg, run.dtype)
+            session.stepped(q=q, bpp=f"{stats.bpp_estimate:.3f}", psnr=f"{stats.psnr_db:.2f}", lr=f"{lr:.1e}")
             record = {**stats._asdict(), "q": q, "lr": lr} if s.step % 50 == 0 else {}
             if val_sets and s.step % cfg.val_every == 0:
                 record.update(validate_all(s.ema, val_sets, check_levels))
@@ -245,19 +228,14 @@ def train(cfg: TrainConfig, init: Path | None = None, resume: bool = False) -> P
                 record.update(kodak_figures(s.ema, kodak, check_levels))
                 last_kodak = time.monotonic()
             if record:
-                write(record)
-            if time.monotonic() - last_ckpt > cfg.ckpt_every_s:
-                s.save(ckpt_path, cfg)
-                last_ckpt = time.monotonic()
-        s.save(ckpt_path, cfg)
+                session.write(record)
         final = kodak_figures(s.ema, kodak, levels) if kodak else {}
-        write({**(validate_all(s.ema, val_sets, check_levels) if s.step % cfg.val_every else {}), **final})
-    return export_run(s, cfg, out_dir / "export", final)
+        session.write({**(validate_all(s.ema, val_sets, check_levels) if s.step % cfg.val_every else {}), **final})
+    return export_run(s, cfg, Path(cfg.out_dir) / "export", final)
 
 
 def export_run(s: State, cfg: TrainConfig, out_dir: Path, kodak: dict[str, float]) -> Path:
-    hours = s.elapsed_s * cfg.threads / 3600
-    info = {"steps": s.step, "cpu_hours": round(hours, 2), "config": asdict(cfg), "kodak": kodak}
+    info = {**harness.summary(s, cfg), "kodak": kodak}
     weights.export(s.ema.to("cpu", memory_format=torch.contiguous_format), out_dir, {"training": info})
     return out_dir
 

@@ -4,7 +4,7 @@ On CPUs with AMX tiles (Intel Sapphire Rapids and later) bfloat16 convolutions r
 than float32 and a whole training step about 2x (``shared/TRAINING.md``); on CPUs without them
 (the AMD EPYC machines) oneDNN emulates bfloat16 and a step is about 10x *slower*. So ``auto``
 asks the processor, never assumes. Only the transforms run in bfloat16: the model keeps what
-decides rates and tables in float32 (:meth:`codec.model.AecModel.quantize`), and the training
+decides rates and tables in float32 (:meth:`codec.latent.LatentCodec.forward`), and the training
 loops compute the rate term and the contractive finite difference in float32.
 """
 

@@ -70,20 +70,20 @@ def symbols_digest(data: bytes, weights_dir: str | None = None) -> str:
     import torch
 
     from codec import api, container, entropy
-    from codec.model import split_y_string
+    from codec.latent import split_y_string
 
     model, _ = api.load_model(weights_dir)
     lat = container.unpack(data).latent
-    eb, gc = model.entropy_bottleneck, model.gaussian_conditional
+    eb, gc = model.latent.entropy_bottleneck, model.latent.gaussian_conditional
     tables = entropy.Tables.of(gc)
     with torch.inference_mode():
         z = entropy.decode_symbols(entropy.Tables.of(eb), lat.z_string, entropy.z_indexes(eb, lat.z_shape))
-        scales, means = model.hyper_for_coding(z.float() + entropy.z_medians(eb))
-        if model.context is None:
+        scales, means = model.latent.hyper_for_coding(z.float() + entropy.z_medians(eb))
+        if model.latent.context is None:
             y = entropy.decode_symbols(tables, lat.y_string, entropy.scale_indexes(gc, scales))
         else:  # the anchors' string, then the others', coded with the anchors' context
             string_a, string_n = split_y_string(lat.y_string)
-            _, indexes_a, indexes_n, _ = model.anchor_pass(string_a, scales, means)
+            _, indexes_a, indexes_n, _ = model.latent.anchor_pass(string_a, scales, means)
             y = torch.cat([entropy.decode_symbols(tables, string_a, indexes_a).flatten(),
                            entropy.decode_symbols(tables, string_n, indexes_n).flatten()])
     return sha256(z.numpy().tobytes() + y.numpy().tobytes())

@@ -1,4 +1,5 @@
-"""Coding an image of any size in bounded memory: windowed transforms and tiled latents.
+"""An H x W x 3 uint8 image to coded latents and back, at any size in bounded memory: windowed
+transforms and tiled latents. The API (:mod:`codec.api`) wraps the result in a file.
 
 **Windowed transforms** (every image). The analysis and synthesis are convolutional: run on a
 window of their input with a margin at least as wide as their receptive field, they give in the
@@ -9,7 +10,8 @@ window. Margins are cropped stage by stage as soon as the remaining stages no lo
 A window that reaches the image's edge has no margin there, and the convolutions' zero padding
 is then the same as on the whole image.
 
-**Tiled latents** (images above ``WHOLE_IMAGE_MAX_PIXELS``; the ``TLAT`` chunk, :mod:`codec.tiles`)::
+**Tiled latents** (images above ``WHOLE_IMAGE_MAX_PIXELS``; the ``TLAT`` chunk, :mod:`codec.tiles`;
+an image coded whole, the ``LATN`` chunk, is the case of a single tile)::
 
     y (whole) -> h_a -> z (whole) -> one z string -> z_hat (whole)
     for each tile:  z_hat[tile + Z_MARGIN] -> h_s -> (scales, means)[tile]
@@ -30,7 +32,9 @@ import torch
 from torch import Tensor, nn
 
 from codec import container, tiles
-from codec.model import AecModel, Compressed
+from codec.config import Y_STRIDE, Z_STRIDE
+from codec.latent import LatentCodec
+from codec.model import AecModel
 from codec.nn import fused
 from codec.nn.fused import FusedDown, FusedUp, SubPixelUp, channels_last
 from codec.tiles import Rect
@@ -38,7 +42,6 @@ from codec.tiles import Rect
 WINDOW = 1024  # pixels: the largest side of a transform window
 TILE_SIZE = 1024  # pixels: the side of a coded tile
 WHOLE_IMAGE_MAX_PIXELS = 1 << 22  # larger images are coded in tiles
-Y_STRIDE, Z_STRIDE = 16, 64  # pixels per element of y and of z
 
 # Margins, per side, of the input and kept after each resampling stage (in units of that stage's
 # output). g_a: output i of a 5x5 stride-2 convolution reads inputs 2i-2..2i+2, so a margin of
@@ -94,7 +97,7 @@ def _margins(inner: Rect, outer: Rect) -> tuple[int, int, int, int]:
 
 def _pixels(rgb: np.ndarray, rect: Rect) -> Tensor:
     """The window ``rect`` of ``rgb`` as a float channels-last tensor, edges replicated beyond
-    the image (the padding of :func:`codec.model.pad`)."""
+    the image: every image is padded to a multiple of ``Z_STRIDE``."""
     h, w = rgb.shape[:2]
     rows = np.minimum(np.arange(rect.top, rect.bottom), h - 1)
     cols = np.minimum(np.arange(rect.left, rect.right), w - 1)
@@ -115,10 +118,15 @@ def analyze(g_a: nn.Module, rgb: np.ndarray, window: int = WINDOW) -> Tensor:
     return y
 
 
+def decoder(model: AecModel, realism: float) -> nn.Sequential:
+    """The decoder of this realism (:meth:`AecModel.decoder`) fused for :func:`synthesize`.
+    Building it blends and fuses weights, a tenth of a Kodak decode: build it once and keep it."""
+    return fused.fuse_synthesis(model.decoder(realism))
+
+
 @torch.inference_mode()
-def synthesize(g_s: nn.Module, y_hat: Tensor, size: tuple[int, int], window: int = WINDOW) -> np.ndarray:
-    """The decoded H x W x 3 uint8 image of ``y_hat``; ``size`` is (height, width)."""
-    stages = fused.fuse_synthesis(g_s)
+def synthesize(stages: nn.Sequential, y_hat: Tensor, size: tuple[int, int], window: int = WINDOW) -> np.ndarray:
+    """The decoded H x W x 3 uint8 image of ``y_hat`` by a :func:`decoder`; ``size`` is (height, width)."""
     out = np.empty((*size, 3), np.uint8)
     margin, keep = SYNTHESIS_MARGINS
     h, w = y_hat.shape[-2:]
@@ -133,62 +141,61 @@ def synthesize(g_s: nn.Module, y_hat: Tensor, size: tuple[int, int], window: int
     return out
 
 
-def _entropy_parameters(model: AecModel, z_hat: Tensor, rect: Rect) -> tuple[Tensor, Tensor]:
+def _entropy_parameters(lc: LatentCodec, z_hat: Tensor, rect: Rect) -> tuple[Tensor, Tensor]:
     """(scales, means) of the y elements in ``rect``, from h_s on z_hat around it."""
     ratio = Z_STRIDE // Y_STRIDE
     outer = rect.shrunk(ratio).grown(Z_MARGIN, *z_hat.shape[-2:])
-    params = model.hyper_for_coding(z_hat[(...,) + outer.slices])
+    params = lc.hyper_for_coding(z_hat[(...,) + outer.slices])
     top, left = rect.top - ratio * outer.top, rect.left - ratio * outer.left
     inner = (..., slice(top, top + rect.bottom - rect.top), slice(left, left + rect.right - rect.left))
     return params[0][inner], params[1][inner]
 
 
-def _latent_tiles(y_shape: tuple[int, int], tile_size: int) -> Iterator[Rect]:
-    t = tile_size // Y_STRIDE
-    return tiles.grid(*y_shape, t, t)
+def _latent_tiles(y_shape: tuple[int, int], tile_size: int | None) -> list[Rect]:
+    """The tiles of y in raster order: one for an image coded whole (``tile_size`` None)."""
+    t = tile_size // Y_STRIDE if tile_size is not None else max(y_shape)
+    return list(tiles.grid(*y_shape, t, t))
 
 
 @torch.inference_mode()
-def compress_tiles(model: AecModel, y: Tensor, level: int, tile_size: int) -> tiles.TiledLatent:
-    """Code ``y`` (scaled in place by the level's gains: large images have no memory to spare)."""
-    y_s = y.mul_(model.gains(level)[0])
-    z_string, z_hat = model.code_z(model.h_a(y_s))
-    strings = []
-    for rect in _latent_tiles(y.shape[-2:], tile_size):
-        y_string, indexes_crc = model.code_y(y_s[(...,) + rect.slices], *_entropy_parameters(model, z_hat, rect))
-        strings.append(tiles.TileString(indexes_crc, y_string))
-    return tiles.TiledLatent(tile_size, tuple(z_hat.shape[-2:]), z_string, tuple(strings))
+def compress_latent(lc: LatentCodec, y: Tensor, level: int, tile_size: int | None) -> container.Latent | tiles.TiledLatent:
+    """Code ``y`` whole (``tile_size`` None) or in tiles; ``y`` is scaled in place by the level's
+    gains (large images have no memory to spare)."""
+    y_s = y.mul_(lc.gains(level)[0])
+    z_string, z_hat = lc.code_z(lc.h_a(y_s))
+    z_shape = tuple(z_hat.shape[-2:])
+    strings = [lc.code_y(y_s[(...,) + rect.slices], *_entropy_parameters(lc, z_hat, rect))
+               for rect in _latent_tiles(y.shape[-2:], tile_size)]
+    if tile_size is None:
+        (y_string, indexes_crc), = strings
+        return container.Latent(z_shape, indexes_crc, z_string, y_string)
+    return tiles.TiledLatent(tile_size, z_shape, z_string, tuple(tiles.TileString(crc, s) for s, crc in strings))
 
 
 @torch.inference_mode()
-def decompress_tiles(model: AecModel, t: tiles.TiledLatent, level: int) -> Tensor:
-    """y_hat of a tiled image; raises FormatError when a tile's table indexes do not match."""
-    z_hat = model.decode_z(t.z_string, t.z_shape)
+def decompress_latent(lc: LatentCodec, latent: container.Latent | tiles.TiledLatent, level: int) -> Tensor:
+    """y_hat of coded latents; raises FormatError when a string is bad or the table indexes do
+    not match the encoder's."""
+    if isinstance(latent, tiles.TiledLatent):
+        tile_size, strings = latent.tile_size, [(t.y_string, t.indexes_crc) for t in latent.tiles]
+    else:
+        tile_size, strings = None, [(latent.y_string, latent.indexes_crc)]
+    z_hat = lc.decode_z(latent.z_string, latent.z_shape)
     ratio = Z_STRIDE // Y_STRIDE
-    y_shape = (ratio * t.z_shape[0], ratio * t.z_shape[1])
-    y_hat = torch.empty(1, model.config.latent_channels, *y_shape)
-    for rect, tile in zip(_latent_tiles(y_shape, t.tile_size), t.tiles, strict=True):
-        params = _entropy_parameters(model, z_hat, rect)
-        y_hat[(...,) + rect.slices] = model.decode_y(tile.y_string, tile.indexes_crc, *params)
-    return y_hat.mul_(model.gains(level)[1])
+    y_shape = (ratio * latent.z_shape[0], ratio * latent.z_shape[1])
+    y_hat = torch.empty(1, lc.log_gain.shape[1], *y_shape)
+    for rect, (y_string, indexes_crc) in zip(_latent_tiles(y_shape, tile_size), strings, strict=True):
+        y_hat[(...,) + rect.slices] = lc.decode_y(y_string, indexes_crc, *_entropy_parameters(lc, z_hat, rect))
+    return y_hat.mul_(lc.gains(level)[1])
 
 
 def compress(model: AecModel, rgb: np.ndarray, level: int, tile_size: int | None) -> container.Latent | tiles.TiledLatent:
     """The coded latents of an H x W x 3 uint8 image: whole (``tile_size`` None) or tiled."""
-    y = analyze(model.g_a, rgb)
-    if tile_size is None:
-        c = model.compress_y(y, level)
-        return container.Latent(c.z_shape, c.indexes_crc, c.z_string, c.y_string)
-    return compress_tiles(model, y, level, tile_size)
+    return compress_latent(model.latent, analyze(model.g_a, rgb), level, tile_size)
 
 
-def decompress(model: AecModel, g_s: nn.Module, latent: container.Latent | tiles.TiledLatent, level: int,
+def decompress(model: AecModel, stages: nn.Sequential, latent: container.Latent | tiles.TiledLatent, level: int,
                size: tuple[int, int]) -> np.ndarray:
-    """The H x W x 3 uint8 image of coded latents, synthesized by ``g_s`` (fidelity or GAN).
+    """The H x W x 3 uint8 image of coded latents, synthesized by a :func:`decoder` of ``model``.
     Raises FormatError when a string is bad or the table indexes do not match the encoder's."""
-    if isinstance(latent, tiles.TiledLatent):
-        y_hat = decompress_tiles(model, latent, level)
-    else:
-        c = Compressed(latent.y_string, latent.z_string, latent.z_shape, latent.indexes_crc)
-        y_hat = model.decompress_latent(c, level)
-    return synthesize(g_s, y_hat, size)
+    return synthesize(stages, decompress_latent(model.latent, latent, level), size)
