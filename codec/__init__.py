@@ -10,11 +10,11 @@ from codec.errors import AecError, AecWarning, FormatError, ImageError, Unsuppor
 
 _compressai.install()  # CompressAI without its package __init__ (seconds of imports): see there
 
-__all__ = ["AecError", "AecWarning", "FormatError", "ImageError", "Info", "LoadedModel", "UnsupportedError", "WeightsError",
-           "decode", "encode", "info", "load_model"]
+__all__ = ["AecError", "AecWarning", "FormatError", "ImageError", "Info", "LoadedModel", "Target", "UnsupportedError",
+           "WeightsError", "decode", "encode", "encode_to_target", "info", "load_model"]
 __version__ = "0.8.0"
 
-_API = ("Info", "LoadedModel", "decode", "encode", "info", "load_model")
+_API = ("Info", "LoadedModel", "Target", "decode", "encode", "encode_to_target", "info", "load_model")
 
 
 def __getattr__(name: str) -> object:

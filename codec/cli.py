@@ -224,30 +224,53 @@ def _guard(f: Callable) -> Callable:
 @main.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", help="Output file, - for stdout, or a folder for several inputs.")
-@click.option("-q", "--quality", type=click.IntRange(1, NUM_LEVELS), default=DEFAULT_QUALITY, show_default=True,
-              help=f"1 (smallest) to {NUM_LEVELS} (best).")
+@click.option("-q", "--quality", type=click.FloatRange(1, NUM_LEVELS),
+              help=f"1 (smallest) to {NUM_LEVELS} (best); between two levels in hundredths, e.g. 4.25 "
+                   f"[default: {DEFAULT_QUALITY}].")
+@click.option("--target-size", callback=lambda _c, _p, v: _byte_count(v),
+              help="Instead of -q: the highest quality whose file is at most this size (bytes: 50000, 50k, 1.5M).")
+@click.option("--target-bpp", type=click.FloatRange(0, min_open=True),
+              help="Instead of -q: the highest quality whose file is at most this many bits per pixel.")
+@click.option("--target-psnr", type=click.FloatRange(0, min_open=True),
+              help="Instead of -q: the lowest quality whose fidelity decoding reaches this PSNR (dB, RGB).")
 @click.option("--metadata", type=click.Choice(["all", "exif", "icc", "none"]), default="all", show_default=True,
               help="What to keep of EXIF (GPS position included) and the ICC profile; the orientation is always applied.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("--weights", type=click.Path(exists=True, file_okay=False), help="Weights folder (default: shipped).")
 @_verbosity
 @_guard
-def encode(ctx, inputs, output, quality, metadata, force, weights, verbosity) -> None:
+def encode(ctx, inputs, output, quality, target_size, target_bpp, target_psnr, metadata, force, weights,
+           verbosity) -> None:
     """Compress images (PNG, JPEG, WebP, ...) to .aec files."""
     from codec import api
+
+    targets = {"size": target_size, "bpp": target_bpp, "psnr": target_psnr}
+    given = [f"--target-{k}" for k, v in targets.items() if v is not None] + (["-q"] if quality is not None else [])
+    if len(given) > 1:
+        raise Failure(f"{' and '.join(given)} exclude each other: give one")
 
     def job(src: str, dst: str) -> str:
         t0 = time.perf_counter()
         data = _read_input(src)
+        searched = ""
         with warnings.catch_warnings(record=True) as notes:
             warnings.simplefilter("always", AecWarning)
-            out = api.encode(data, quality=quality, weights_dir=weights, metadata=metadata)
+            if quality is None and any(v is not None for v in targets.values()):
+                t = api.encode_to_target(data, **targets, weights_dir=weights, metadata=metadata)
+                out = t.data
+                (name, value), = ((k, v) for k, v in targets.items() if v is not None)
+                end = "the best" if name == "psnr" else "the smallest"
+                searched = (f" (target {name} {value:g} {'met' if t.met else f'not reachable: {end} quality'}, "
+                            f"{t.encodes} encodes)")
+            else:
+                out = api.encode(data, quality=DEFAULT_QUALITY if quality is None else quality, weights_dir=weights,
+                                 metadata=metadata)
         _write_output(dst, out, force)
         meta = api.info(out)
         h = meta.header
         lines = [f"aecodec: note: {src}: {n.message}" for n in notes if issubclass(n.category, AecWarning)]
-        lines.append(f"{src} -> {dst}: {h.width}x{h.height} {h.mode}, quality {quality}, {meta.file_size} bytes, "
-                     f"{meta.bpp:.3f} bpp, {time.perf_counter() - t0:.2f} s")
+        lines.append(f"{src} -> {dst}: {h.width}x{h.height} {h.mode}, quality {meta.quality:g}{searched}, "
+                     f"{meta.file_size} bytes, {meta.bpp:.3f} bpp, {time.perf_counter() - t0:.2f} s")
         if ctx.obj["verbosity"] > 0:
             lines.append(f"  latent {meta.latent_bytes} bytes; model {h.model_name}, weights {h.weights_hash.hex()}")
         return "\n".join(lines)
@@ -313,7 +336,7 @@ def info(ctx, inputs, as_json, verbosity) -> None:
     def job(src: str, _: str) -> str:
         meta = api.info(_read_input(src))
         h = meta.header
-        fields = {"file": src, "width": h.width, "height": h.height, "mode": h.mode, "quality": h.quality,
+        fields = {"file": src, "width": h.width, "height": h.height, "mode": h.mode, "quality": meta.quality,
                   "model": h.model_name, "weights": h.weights_hash.hex(), "bytes": meta.file_size,
                   "bpp": round(meta.bpp, 4), "latent_bytes": meta.latent_bytes,
                   "icc_profile": meta.has_icc_profile, "exif": meta.has_exif, "tile_size": meta.tile_size,
@@ -324,6 +347,20 @@ def info(ctx, inputs, as_json, verbosity) -> None:
 
     ctx.obj["verbosity"] = -1  # the report goes to stdout; only errors to stderr
     _run_batch(ctx, [(s, "") for s in inputs], job)
+
+
+def _byte_count(text: str | None) -> int | None:
+    """``50000``, ``50k`` (thousands) or ``1.5M`` (millions) as a number of bytes."""
+    if text is None:
+        return None
+    scale = {"k": 1000, "m": 1000_000}.get(text[-1:].lower(), 1)
+    try:
+        n = float(text[:-1] if scale > 1 else text) * scale
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a size in bytes (50000, 50k, 1.5M)") from None
+    if not n >= 1:
+        raise click.BadParameter(f"{text!r}: a size is at least 1 byte")
+    return int(n)
 
 
 def _level_weights(_ctx: click.Context, _param: click.Parameter, text: str | None) -> tuple[float, ...] | None:

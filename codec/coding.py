@@ -158,7 +158,7 @@ def _latent_tiles(y_shape: tuple[int, int], tile_size: int | None) -> list[Rect]
 
 
 @torch.inference_mode()
-def compress_latent(lc: LatentCodec, y: Tensor, level: int, tile_size: int | None) -> container.Latent | tiles.TiledLatent:
+def compress_latent(lc: LatentCodec, y: Tensor, level: float, tile_size: int | None) -> container.Latent | tiles.TiledLatent:
     """Code ``y`` whole (``tile_size`` None) or in tiles; ``y`` is scaled in place by the level's
     gains (large images have no memory to spare)."""
     y_s = y.mul_(lc.gains(level)[0])
@@ -173,7 +173,7 @@ def compress_latent(lc: LatentCodec, y: Tensor, level: int, tile_size: int | Non
 
 
 @torch.inference_mode()
-def decompress_latent(lc: LatentCodec, latent: container.Latent | tiles.TiledLatent, level: int) -> Tensor:
+def decompress_latent(lc: LatentCodec, latent: container.Latent | tiles.TiledLatent, level: float) -> Tensor:
     """y_hat of coded latents; raises FormatError when a string is bad or the table indexes do
     not match the encoder's."""
     if isinstance(latent, tiles.TiledLatent):
@@ -189,12 +189,12 @@ def decompress_latent(lc: LatentCodec, latent: container.Latent | tiles.TiledLat
     return y_hat.mul_(lc.gains(level)[1])
 
 
-def compress(model: AecModel, rgb: np.ndarray, level: int, tile_size: int | None) -> container.Latent | tiles.TiledLatent:
+def compress(model: AecModel, rgb: np.ndarray, level: float, tile_size: int | None) -> container.Latent | tiles.TiledLatent:
     """The coded latents of an H x W x 3 uint8 image: whole (``tile_size`` None) or tiled."""
     return compress_latent(model.latent, analyze(model.g_a, rgb), level, tile_size)
 
 
-def decompress(model: AecModel, stages: nn.Sequential, latent: container.Latent | tiles.TiledLatent, level: int,
+def decompress(model: AecModel, stages: nn.Sequential, latent: container.Latent | tiles.TiledLatent, level: float,
                size: tuple[int, int]) -> np.ndarray:
     """The H x W x 3 uint8 image of coded latents, synthesized by a :func:`decoder` of ``model``.
     Raises FormatError when a string is bad or the table indexes do not match the encoder's."""

@@ -15,7 +15,8 @@ Layout (little-endian; ``docs``: FORMAT.md at the repository root)::
     crc32        u32 of every byte before it
 
 Chunks: ``LATN`` (the coded latents) or, for a tiled image, ``TLAT`` (:mod:`codec.tiles`),
-exactly one of the two; ``ALPH`` (alpha plane, deflate), ``ICCP`` (ICC profile), ``EXIF`` (EXIF
+exactly one of the two; ``QUAL`` (u16, the quality in hundredths, only when it lies between two
+levels: the header's byte is then its integer part); ``ALPH`` (alpha plane, deflate), ``ICCP`` (ICC profile), ``EXIF`` (EXIF
 block). A tag starting with an upper-case letter is critical and an
 unknown one is refused; a lower-case one is ancillary and an unknown one is skipped.
 
@@ -44,6 +45,8 @@ _HEAD = struct.Struct("<8sBBBBII8s")
 _CHUNK = struct.Struct("<4sI")
 _LATENT = struct.Struct("<HHIII")
 _CRC = struct.Struct("<I")
+_QUAL = struct.Struct("<H")
+QUALITY_STEPS = 100  # a quality between two levels is coded in hundredths
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,13 @@ class AecFile:
     alpha: bytes | None = None  # deflate-compressed alpha plane
     icc_profile: bytes | None = None
     exif: bytes | None = None
+    quality_hundredths: int | None = None  # the QUAL chunk: set only for a quality between two levels
+
+    @property
+    def quality(self) -> float:
+        """The quality the image was coded at: the header's level, or a value between two."""
+        q = self.quality_hundredths
+        return self.header.quality if q is None else q / QUALITY_STEPS
 
 
 def check_size(width: int, height: int) -> None:
@@ -108,6 +118,10 @@ def pack(f: AecFile) -> bytes:
     _validate_header(h)
     name = h.model_name.encode("ascii")
     out = [_HEAD.pack(MAGIC, VERSION, MODE_CODES[h.mode], h.quality, len(name), h.width, h.height, h.weights_hash), name]
+    if (q := f.quality_hundredths) is not None:
+        if not QUALITY_STEPS * h.quality < q < QUALITY_STEPS * (h.quality + 1):
+            raise FormatError(f"quality {q / QUALITY_STEPS} is not strictly between level {h.quality} and the next")
+        out.append(_chunk(b"QUAL", _QUAL.pack(q)))
     if isinstance(lat, tiles.TiledLatent):
         out.append(_chunk(b"TLAT", tiles.pack(lat)))
     else:
@@ -172,7 +186,7 @@ def unpack(data: bytes) -> AecFile:
 
 
 def _from_chunks(header: Header, chunks: dict[bytes, bytes]) -> AecFile:
-    known = {b"LATN", b"TLAT", b"ALPH", b"ICCP", b"EXIF"}
+    known = {b"LATN", b"TLAT", b"QUAL", b"ALPH", b"ICCP", b"EXIF"}
     for tag in chunks:
         if tag not in known and tag[:1].isupper():
             raise UnsupportedError(f"unknown critical chunk {tag!r}")
@@ -184,7 +198,18 @@ def _from_chunks(header: Header, chunks: dict[bytes, bytes]) -> AecFile:
         latent = tiles.unpack(chunks[b"TLAT"], header.width, header.height)
     else:
         latent = _parse_latent(chunks[b"LATN"])
-    return AecFile(header, latent, chunks.get(b"ALPH"), chunks.get(b"ICCP"), chunks.get(b"EXIF"))
+    return AecFile(header, latent, chunks.get(b"ALPH"), chunks.get(b"ICCP"), chunks.get(b"EXIF"),
+                   _parse_quality(chunks[b"QUAL"], header) if b"QUAL" in chunks else None)
+
+
+def _parse_quality(payload: bytes, header: Header) -> int:
+    if len(payload) != _QUAL.size:
+        raise FormatError(f"QUAL chunk of {len(payload)} bytes, {_QUAL.size} expected")
+    (q,) = _QUAL.unpack(payload)
+    if not QUALITY_STEPS * header.quality < q < QUALITY_STEPS * (header.quality + 1):
+        raise FormatError(f"QUAL chunk says quality {q / QUALITY_STEPS}, not strictly between level "
+                          f"{header.quality} and the next")
+    return q
 
 
 def _parse_latent(payload: bytes) -> Latent:

@@ -157,6 +157,12 @@ def _from_array(a: np.ndarray) -> Picture:
     return _from_pil(Image.fromarray(np.ascontiguousarray(a), mode))
 
 
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of two 8-bit pictures of one shape (peak 255, capped at 100 dB for equal ones)."""
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255**2 / max(mse, 1e-10)))
+
+
 def to_pil(p: Picture) -> Image.Image:
     """Assemble the decoded picture in its original mode, with its ICC profile and EXIF."""
     if p.mode in ("L", "LA"):

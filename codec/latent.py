@@ -60,10 +60,16 @@ class LatentCodec(nn.Module):
         self.log_inv_gain = nn.Parameter(-log_g[:, None].repeat(1, m))
         self.entropy_bottleneck, self.gaussian_conditional = entropy.new_entropy_models(n)
 
-    def gains(self, level: int) -> tuple[Tensor, Tensor]:
-        """Gain and inverse gain of quality level ``level`` (1-based), shaped for broadcasting."""
-        i = level - 1
-        return self.log_gain[i].exp()[None, :, None, None], self.log_inv_gain[i].exp()[None, :, None, None]
+    def gains(self, level: float) -> tuple[Tensor, Tensor]:
+        """Gain and inverse gain of quality ``level`` (1-based), shaped for broadcasting. Between
+        two levels the log-gains are interpolated (Cui et al. 2021), so the rate grows smoothly."""
+        i, t = int(level) - 1, level - int(level)
+        if t == 0:
+            log_gain, log_inv_gain = self.log_gain[i], self.log_inv_gain[i]
+        else:
+            log_gain = torch.lerp(self.log_gain[i], self.log_gain[i + 1], t)
+            log_inv_gain = torch.lerp(self.log_inv_gain[i], self.log_inv_gain[i + 1], t)
+        return log_gain.exp()[None, :, None, None], log_inv_gain.exp()[None, :, None, None]
 
     # Training.
 

@@ -38,7 +38,7 @@ import click
 import numpy as np
 from PIL import Image
 
-from codec.evaluate.metrics import psnr
+from codec.image import psnr
 
 BIG_SIZE = (6000, 4000)  # width, height: 24 megapixels
 MIB = 1 << 20

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 import codec
-from codec.evaluate.metrics import psnr
+from codec.image import psnr
 
 
 def classical_curve(img: Image.Image, fmt: str) -> tuple[np.ndarray, np.ndarray]:

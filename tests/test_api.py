@@ -9,7 +9,7 @@ from PIL import Image
 import codec
 from codec import container
 from codec.config import ModelConfig
-from codec.evaluate.metrics import psnr
+from codec.image import psnr
 from codec.errors import FormatError, WeightsError
 from codec.model import AecModel
 from codec.weights import export

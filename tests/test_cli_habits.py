@@ -158,7 +158,7 @@ def test_decoding_to_jpeg_or_webp_says_what_it_loses_and_can_choose(cli, tmp_pat
 
     import numpy as np
 
-    from codec.evaluate.metrics import psnr
+    from codec.image import psnr
 
     aec = tmp_path / "x.aec"
     assert cli("encode", photo_png, "-o", aec, "-q", "8").returncode == 0

@@ -13,7 +13,7 @@ from PIL import Image
 import codec
 from codec.errors import AecError
 from codec.evaluate import codecs, metrics, pipeline
-from codec.evaluate.metrics import psnr
+from codec.image import psnr
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from PIL import Image
 import codec
 from codec import coding, container, tiles
 from codec.errors import FormatError
-from codec.evaluate.metrics import psnr
+from codec.image import psnr
 from codec.nn.fused import channels_last, fuse_analysis, fuse_synthesis
 
 
@@ -124,7 +124,7 @@ import json, sys
 import numpy as np
 from PIL import Image
 import codec
-from codec.evaluate.metrics import psnr
+from codec.image import psnr
 tile = np.asarray(Image.open(sys.argv[1]).convert("RGB"))
 big = np.tile(tile, (8, 8, 1))[:4000, :6000]
 data = codec.encode(big, quality=2)

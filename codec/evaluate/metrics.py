@@ -30,6 +30,7 @@ import numpy as np
 
 from codec.errors import AecError
 from codec.extras import missing, require
+from codec.image import psnr
 
 if TYPE_CHECKING:
     import torch
@@ -59,11 +60,6 @@ def result_keys(names: list[str]) -> tuple[str, ...]:
 def ms_ssim_db(value: float) -> float:
     """MS-SSIM on the decibel scale of learned-compression papers: -10 log10(1 - MS-SSIM)."""
     return float(-10 * np.log10(max(1.0 - value, 1e-10)))
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255**2 / max(mse, 1e-10)))
 
 
 class Reference:

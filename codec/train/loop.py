@@ -24,7 +24,6 @@ from torch.profiler import record_function
 
 from codec import api, image, weights
 from codec.config import ModelConfig, TrainConfig
-from codec.evaluate import metrics
 from codec.extras import require
 from codec.losses import contractive_penalty, psnr_db, rate_distortion
 from codec.model import AecModel, ForwardOutput
@@ -72,7 +71,7 @@ def kodak_figures(model: AecModel, files: list[Path], levels: list[int]) -> dict
                 data = api.encode(f, q, weights_dir=tmp)
                 rgb = np.asarray(api.decode(data, weights_dir=tmp, realism=0).convert("RGB"))
                 bpps.append(8 * len(data) / (ref.shape[0] * ref.shape[1]))
-                psnrs.append(metrics.psnr(ref, rgb))
+                psnrs.append(image.psnr(ref, rgb))
             out[f"kodak_q{q}_bpp"] = float(np.mean(bpps))
             out[f"kodak_q{q}_psnr_db"] = float(np.mean(psnrs))
     return out

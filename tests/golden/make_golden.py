@@ -34,7 +34,7 @@ PREVIOUS = HERE / "previous"
 TOLERANCE = {"max_abs_diff": 1, "max_fraction_differing": 0.01}
 
 
-def cases() -> dict[str, tuple[Image.Image, int]]:
+def cases() -> dict[str, tuple[Image.Image, float]]:
     """name -> (input image, quality): crops of scikit-image's photos, each a few KB coded."""
     from PIL import ImageCms
     from skimage import data
@@ -53,6 +53,7 @@ def cases() -> dict[str, tuple[Image.Image, int]]:
         "coffee-odd-size-q8": (Image.fromarray(coffee[100:137, 200:251]), 8),
         "astronaut-rgba-q6": (Image.fromarray(np.dstack([astronaut[300:364, 40:120], alpha])), 6),
         "chelsea-exif-icc-q1": (meta, 1),
+        "coffee-between-levels-q5.5": (Image.fromarray(coffee[200:264, 300:396]), 5.5),  # a QUAL chunk
     }
 
 
