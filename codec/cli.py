@@ -51,6 +51,19 @@ def _say(ctx: click.Context, msg: str, level: int = 0) -> None:
         click.echo(msg, err=True)
 
 
+def _threads(f: Callable) -> Callable:
+    """``--threads``: torch's threads for coding (its default is the machine's cores)."""
+    def set_threads(_ctx: click.Context, _param: click.Parameter, n: int | None) -> int | None:
+        if n is not None:
+            import torch
+
+            torch.set_num_threads(n)
+        return n
+
+    return click.option("--threads", type=click.IntRange(1), callback=set_threads, expose_value=False,
+                        help="Threads for the model [default: the machine's cores].")(f)
+
+
 def _verbosity(f: Callable) -> Callable:
     # No -q: cwebp, cjxl and avifenc users type -q for the quality (encode's -q is --quality).
     f = click.option("--quiet", "verbosity", flag_value=-1, help="Print errors only.")(f)
@@ -237,6 +250,7 @@ def _guard(f: Callable) -> Callable:
               help="What to keep of EXIF (GPS position included) and the ICC profile; the orientation is always applied.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("--weights", type=click.Path(exists=True, file_okay=False), help="Weights folder (default: shipped).")
+@_threads
 @_verbosity
 @_guard
 def encode(ctx, inputs, output, quality, target_size, target_bpp, target_psnr, metadata, force, weights,
@@ -272,7 +286,10 @@ def encode(ctx, inputs, output, quality, target_size, target_bpp, target_psnr, m
         lines.append(f"{src} -> {dst}: {h.width}x{h.height} {h.mode}, quality {meta.quality:g}{searched}, "
                      f"{meta.file_size} bytes, {meta.bpp:.3f} bpp, {time.perf_counter() - t0:.2f} s")
         if ctx.obj["verbosity"] > 0:
-            lines.append(f"  latent {meta.latent_bytes} bytes; model {h.model_name}, weights {h.weights_hash.hex()}")
+            import torch  # loaded by the encoder already
+
+            lines.append(f"  latent {meta.latent_bytes} bytes; model {h.model_name}, weights {h.weights_hash.hex()}; "
+                         f"{torch.get_num_threads()} threads")
         return "\n".join(lines)
 
     _run_batch(ctx, _outputs(inputs, output, ".aec", {".aec"}, force), job)
@@ -289,6 +306,7 @@ def encode(ctx, inputs, output, quality, target_size, target_bpp, target_psnr, m
 @click.option("--weights", type=click.Path(exists=True, file_okay=False), help="Weights folder (default: shipped).")
 @click.option("--realism", type=click.FloatRange(0, 1),
               help="0: fidelity (MSE) decoder; 1: GAN decoder, sharp (the default when the weights have one); between: a blend.")
+@_threads
 @_verbosity
 @_guard
 def decode(ctx, inputs, output, out_format, output_quality, force, weights, realism, verbosity) -> None:

@@ -218,3 +218,10 @@ def test_an_unreadable_exif_block_can_be_dropped(cli, tmp_path, astronaut):
     assert r.returncode == 1 and b"drop it with --metadata icc or none" in r.stderr, r.stderr
     r = cli("encode", src, "-o", tmp_path / "x.aec", "--metadata", "none")
     assert r.returncode == 0 and (tmp_path / "x.aec").exists(), r.stderr
+
+
+def test_threads_are_set_for_the_model(cli, photo_png, tmp_path):
+    r = cli("encode", str(photo_png), "-o", str(tmp_path / "t.aec"), "--threads", "1", "-v")
+    assert r.returncode == 0 and "; 1 threads" in r.stderr.decode()
+    r = cli("decode", str(tmp_path / "t.aec"), "-o", str(tmp_path / "t.png"), "--threads", "2")
+    assert r.returncode == 0 and (tmp_path / "t.png").exists()

@@ -112,3 +112,4 @@ def test_the_command_line_takes_a_quality_between_levels_and_targets(cli, photo_
     assert r.returncode == 1 and b"exclude each other" in r.stderr and not (tmp_path / "c.aec").exists()
     r = cli("encode", str(photo_png), "-o", str(tmp_path / "d.aec"), "--target-size", "lots")
     assert r.returncode == 2 and b"not a size in bytes" in r.stderr
+
