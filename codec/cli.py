@@ -150,14 +150,9 @@ def _outputs(inputs: tuple[str, ...], output: str | None, suffix: str, output_su
 
 
 def _read_input(src: str) -> bytes:
-    if src == STDIO:
-        return sys.stdin.buffer.read()
-    try:
-        return Path(src).read_bytes()
-    except IsADirectoryError:
-        raise Failure(f"{src}: is a directory") from None
-    except OSError as e:
-        raise Failure(f"{src}: {e.strerror or e}") from None
+    from codec.sources import as_bytes
+
+    return sys.stdin.buffer.read() if src == STDIO else as_bytes(src)[0]
 
 
 def _write_output(dst: str, data: bytes, force: bool) -> None:

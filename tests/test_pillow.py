@@ -98,5 +98,5 @@ def test_the_realism_option_picks_the_decoder(photo):
 def test_what_aecodec_cannot_code_is_an_oserror(photo):
     with pytest.raises(OSError, match="cannot write this image as .aec: .*CMYK"):
         saved(photo.convert("CMYK"))
-    with pytest.raises(OSError, match="quality must be an integer in 1..8"):
+    with pytest.raises(OSError, match="quality must be a number from 1 to 8"):
         saved(photo, quality=9)

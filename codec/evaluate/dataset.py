@@ -17,6 +17,7 @@ import numpy as np
 
 from codec.errors import AecError, ImageError
 from codec.image import IMAGE_SUFFIXES as SUFFIXES
+from codec.sources import as_bytes
 KODAK_SHA256 = Path(__file__).with_name("kodak.sha256")
 KODAK_SIZE = 24
 _KODAK_NAME = re.compile(r"kodim(0[1-9]|1\d|2[0-4])$", re.IGNORECASE)
@@ -51,10 +52,7 @@ def collect(inputs: Sequence[Path]) -> list[ImageFile]:
 
 
 def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise ImageError(f"{path}: {e.strerror or e}") from None
+    return as_bytes(path, ImageError)[0]
 
 
 def load_rgb(path: Path) -> np.ndarray:

@@ -184,7 +184,7 @@ def train_step(s: State, x: torch.Tensor, q: int, lr: float, cfg: TrainConfig, d
         s.opt.step()
     with record_function("aux"):
         s.aux_opt.zero_grad(set_to_none=True)
-        s.model.aux_loss().backward()
+        s.model.latent.aux_loss().backward()
         s.aux_opt.step()
     with record_function("ema"):
         update_ema(s.ema, s.model, s.step, cfg.ema_decay)
@@ -245,7 +245,11 @@ def export_checkpoint(run_dir: Path, out_dir: Path) -> Path:
         raise ValueError(f"{run_dir} holds no {CHECKPOINT}: export takes a stage-1 run folder "
                          "(a gan run writes its weights to its export/ when it ends)")
     ckpt = torch.load(run_dir / CHECKPOINT, weights_only=True)
-    cfg = TrainConfig(**{**ckpt["config"], "model": ModelConfig.from_json(ckpt["config"]["model"])})
+    config = dict(ckpt["config"])
+    if "val_dir" in config:  # runs before 0.8 had one validation folder
+        folder = config.pop("val_dir")
+        config["val_dirs"] = (folder,) if folder else ()
+    cfg = TrainConfig(**{**config, "model": ModelConfig.from_json(config["model"])})
     s = State.create(cfg, None)
     s.load(run_dir / CHECKPOINT, cfg)
     return export_run(s, cfg, out_dir, {})
