@@ -25,10 +25,26 @@ def test_shipped_weights_load_with_frozen_tables():
     assert model.bitstream_hash().hex() == config["bitstream_sha256_8"]
 
 
+def test_weights_of_every_release_reexport_under_the_latent_codecs_names_with_their_hash(tmp_path):
+    """Releases up to 0.8 name the latent codec's parameters at the top level (h_s.0.weight);
+    loading maps them into ``latent.``, and a re-export keeps the bitstream hash."""
+    folders = [weights.default_weights_dir(), *sorted((weights.default_weights_dir() / weights.PREVIOUS_DIR).iterdir())]
+    for folder in folders:
+        model = weights.load(folder)
+        out = tmp_path / folder.name
+        out.mkdir()
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / weights.WEIGHTS_FILE))
+        shutil.copy(folder / weights.CONFIG_FILE, out)  # the tables as frozen, not rebuilt here
+        keys = load_file(str(out / weights.WEIGHTS_FILE)).keys()
+        assert "latent.h_s.0.weight" in keys and not any(k.startswith(("h_s.", "gaussian_conditional.")) for k in keys)
+        assert weights.load(out).bitstream_hash() == model.bitstream_hash()  # load checks the recorded hash too
+
+
 def test_edited_table_is_refused(copy_of_shipped):
     path = copy_of_shipped / weights.WEIGHTS_FILE
     state = load_file(str(path))
-    state["gaussian_conditional._quantized_cdf"][0, 1] += 1
+    (key,) = (k for k in state if k.endswith("gaussian_conditional._quantized_cdf"))
+    state[key][0, 1] += 1
     save_file(state, str(path))
     with pytest.raises(WeightsError, match="do not match"):
         weights.load(copy_of_shipped)
