@@ -24,6 +24,7 @@ import click
 from codec import __version__
 from codec.config import DEFAULT_QUALITY, NUM_LEVELS, ModelConfig
 from codec.errors import AecError, AecWarning
+from codec.sources import IMAGE_SUFFIXES, as_bytes
 
 STDIO = "-"
 DECODE_FORMATS = {".png": "PNG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP",
@@ -107,16 +108,39 @@ def _umask() -> int:
     return mask
 
 
+def _expand(inputs: tuple[str, ...], suffixes: set[str] | frozenset[str], recursive: bool) -> dict[str, Path]:
+    """Every input file, with the path its output takes under an output folder: a folder given
+    as input stands for the files in it with one of ``suffixes`` (in its subfolders too with
+    ``recursive``, their outputs in the same subfolders)."""
+    files: dict[str, Path] = {}
+    for src in inputs:
+        folder = Path(src)
+        if src == STDIO or not folder.is_dir():
+            files[src] = Path(Path(src).name)
+            continue
+        found = sorted(p for p in (folder.rglob("*") if recursive else folder.iterdir())
+                       if p.suffix.lower() in suffixes and p.is_file())
+        if not found:
+            raise Failure(f"{src}: no {'/'.join(sorted(suffixes))} files in this folder"
+                          + ("" if recursive else " (-r looks in its subfolders too)"))
+        files.update((str(p), p.relative_to(folder)) for p in found)
+    return files
+
+
 def _outputs(inputs: tuple[str, ...], output: str | None, suffix: str, output_suffixes: set[str],
-             force: bool) -> list[tuple[str, str]]:
-    """Pair every input with its output: ``-o`` is a file for one input, a folder for several or
-    when it ends in a slash. ``in out`` without ``-o``, ``out`` ending in one of
-    ``output_suffixes``, is read as cjxl and avifenc read it. Every pair is checked before any
-    work is done: an existing output without ``force``, an output that is its own input."""
+             force: bool, input_suffixes: set[str] | frozenset[str], recursive: bool = False) -> list[tuple[str, str]]:
+    """Pair every input with its output: ``-o`` is a file for one input, a folder for several, for
+    a folder given as input, or when it ends in a slash. ``in out`` without ``-o``, ``out`` ending
+    in one of ``output_suffixes``, is read as cjxl and avifenc read it. Every pair is checked
+    before any work is done: an existing output without ``force``, an output that is its own input."""
     if output is None and len(inputs) == 2 and Path(inputs[1]).suffix.lower() in output_suffixes \
             and not Path(inputs[1]).exists():
         inputs, output = inputs[:1], inputs[1]
-    folder_named = output is not None and output != STDIO and (output.endswith(("/", os.sep)) or Path(output).is_dir())
+    folders_given = any(src != STDIO and Path(src).is_dir() for src in inputs)
+    relative = _expand(inputs, input_suffixes, recursive)
+    inputs = tuple(relative)
+    explicit_folder = output is not None and output != STDIO and (output.endswith(("/", os.sep)) or Path(output).is_dir())
+    folder_named = explicit_folder or folders_given
     if len(inputs) == 1 and not folder_named:
         src = inputs[0]
         if output is None:
@@ -130,10 +154,11 @@ def _outputs(inputs: tuple[str, ...], output: str | None, suffix: str, output_su
         folder = Path(output) if output else None
         if folder is not None and folder.exists() and not folder.is_dir():
             raise Failure(f"-o {folder} must be a folder when there are several inputs")
-        if folder is not None and not folder_named and folder.suffix:
-            raise Failure(f"-o {folder} looks like a file name, but there are {len(inputs)} inputs: "
-                          f"give a folder (write {folder}/ to create one)")
-        pairs = [(s, str((folder or Path(s).parent) / (Path(s).stem + suffix))) for s in inputs]
+        if folder is not None and not explicit_folder and folder.suffix:
+            given = "a folder is an input" if folders_given else f"there are {len(inputs)} inputs"
+            raise Failure(f"-o {folder} looks like a file name, but {given}: give a folder (write {folder}/ to create one)")
+        pairs = [(s, str(folder / relative[s].with_suffix(suffix) if folder else Path(s).with_suffix(suffix)))
+                 for s in inputs]
         targets = [t for _, t in pairs]
         if len(set(targets)) != len(targets):
             raise Failure("several inputs would write the same output file")
@@ -150,8 +175,6 @@ def _outputs(inputs: tuple[str, ...], output: str | None, suffix: str, output_su
 
 
 def _read_input(src: str) -> bytes:
-    from codec.sources import as_bytes
-
     return sys.stdin.buffer.read() if src == STDIO else as_bytes(src)[0]
 
 
@@ -244,11 +267,12 @@ def _guard(f: Callable) -> Callable:
 @click.option("--metadata", type=click.Choice(["all", "exif", "icc", "none"]), default="all", show_default=True,
               help="What to keep of EXIF (GPS position included) and the ICC profile; the orientation is always applied.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
+@click.option("-r", "--recursive", is_flag=True, help="A folder given as input: its subfolders' images too.")
 @click.option("--weights", type=click.Path(exists=True, file_okay=False), help="Weights folder (default: shipped).")
 @_threads
 @_verbosity
 @_guard
-def encode(ctx, inputs, output, quality, target_size, target_bpp, target_psnr, metadata, force, weights,
+def encode(ctx, inputs, output, quality, target_size, target_bpp, target_psnr, metadata, force, recursive, weights,
            verbosity) -> None:
     """Compress images (PNG, JPEG, WebP, ...) to .aec files."""
     from codec import api
@@ -287,7 +311,7 @@ def encode(ctx, inputs, output, quality, target_size, target_bpp, target_psnr, m
                          f"{torch.get_num_threads()} threads")
         return "\n".join(lines)
 
-    _run_batch(ctx, _outputs(inputs, output, ".aec", {".aec"}, force), job)
+    _run_batch(ctx, _outputs(inputs, output, ".aec", {".aec"}, force, IMAGE_SUFFIXES, recursive), job)
 
 
 @main.command()
@@ -298,13 +322,14 @@ def encode(ctx, inputs, output, quality, target_size, target_bpp, target_psnr, m
 @click.option("--output-quality", type=click.IntRange(1, 100),
               help="JPEG or WebP quality of the output [default: WebP lossless, JPEG 95 4:4:4].")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
+@click.option("-r", "--recursive", is_flag=True, help="A folder given as input: its subfolders' .aec files too.")
 @click.option("--weights", type=click.Path(exists=True, file_okay=False), help="Weights folder (default: shipped).")
 @click.option("--realism", type=click.FloatRange(0, 1),
               help="0: fidelity (MSE) decoder; 1: GAN decoder, sharp (the default when the weights have one); between: a blend.")
 @_threads
 @_verbosity
 @_guard
-def decode(ctx, inputs, output, out_format, output_quality, force, weights, realism, verbosity) -> None:
+def decode(ctx, inputs, output, out_format, output_quality, force, recursive, weights, realism, verbosity) -> None:
     """Decompress .aec files to images."""
     import io
 
@@ -334,7 +359,7 @@ def decode(ctx, inputs, output, out_format, output_quality, force, weights, real
             line += f"\n  {src}: {decoder} (realism {chosen:g}{'' if realism is not None else ', the default'})"
         return line
 
-    _run_batch(ctx, _outputs(inputs, output, ".png", set(DECODE_FORMATS), force), job)
+    _run_batch(ctx, _outputs(inputs, output, ".png", set(DECODE_FORMATS), force, {".aec"}, recursive), job)
 
 
 @main.command()

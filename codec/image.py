@@ -22,8 +22,6 @@ from codec.errors import FormatError, ImageError, UnsupportedError
 from codec.sources import FileLike, as_bytes
 
 ImageLike = Union[FileLike, Image.Image, np.ndarray]
-# What a folder of images means, to evaluation and training: files with these suffixes.
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".ppm", ".pgm", ".pnm"})
 
 # How each Pillow mode is coded: as which of aecodec's modes, or refused with which reason.
 _MODE_MAP = {"1": "L", "L": "L", "LA": "LA", "La": "LA", "P": None, "PA": "RGBA",

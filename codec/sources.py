@@ -13,6 +13,8 @@ from typing import BinaryIO, Union
 from codec.errors import AecError
 
 FileLike = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
+# What a folder of images means, to the command line, evaluation and training: files with these suffixes.
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".ppm", ".pgm", ".pnm"})
 
 
 def as_bytes(source: FileLike, error: type[AecError] = AecError) -> tuple[bytes, str]:

@@ -225,3 +225,26 @@ def test_threads_are_set_for_the_model(cli, photo_png, tmp_path):
     assert r.returncode == 0 and "; 1 threads" in r.stderr.decode()
     r = cli("decode", str(tmp_path / "t.aec"), "-o", str(tmp_path / "t.png"), "--threads", "2")
     assert r.returncode == 0 and (tmp_path / "t.png").exists()
+
+
+def test_a_folder_stands_for_its_images_and_r_for_its_subfolders(cli, tmp_path, astronaut):
+    photos = tmp_path / "photos"
+    (photos / "trip").mkdir(parents=True)
+    Image.fromarray(astronaut[:64, :96]).save(photos / "a.png")
+    Image.fromarray(astronaut[64:128, :96]).save(photos / "trip" / "a.jpg")
+    (photos / "notes.txt").write_text("not an image")
+    r = cli("encode", str(photos), "-o", str(tmp_path / "flat"))
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.relative_to(tmp_path / "flat").as_posix() for p in (tmp_path / "flat").rglob("*.aec")) == ["a.aec"]
+    r = cli("encode", str(photos), "-r", "-o", str(tmp_path / "coded"))
+    assert r.returncode == 0, r.stderr
+    coded = sorted(p.relative_to(tmp_path / "coded").as_posix() for p in (tmp_path / "coded").rglob("*.aec"))
+    assert coded == ["a.aec", "trip/a.aec"]  # the same name in two folders: two outputs
+    r = cli("decode", str(tmp_path / "coded"), "-r", "-o", str(tmp_path / "back"))
+    assert r.returncode == 0 and (tmp_path / "back" / "trip" / "a.png").exists(), r.stderr
+    r = cli("encode", str(photos / "trip"), "-o", str(tmp_path / "one.aec"))
+    assert r.returncode == 1 and b"looks like a file name" in r.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = cli("decode", str(empty))
+    assert r.returncode == 1 and b"no .aec files in this folder (-r looks in its subfolders too)" in r.stderr

@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from codec.errors import AecError, ImageError
-from codec.image import IMAGE_SUFFIXES as SUFFIXES
-from codec.sources import as_bytes
+from codec.sources import IMAGE_SUFFIXES as SUFFIXES, as_bytes
 KODAK_SHA256 = Path(__file__).with_name("kodak.sha256")
 KODAK_SIZE = 24
 _KODAK_NAME = re.compile(r"kodim(0[1-9]|1\d|2[0-4])$", re.IGNORECASE)

@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from codec.image import IMAGE_SUFFIXES
+from codec.sources import IMAGE_SUFFIXES
 
 
 
