@@ -187,6 +187,17 @@ def _write_output(dst: str, data: bytes, force: bool) -> None:
         tmp.write_bytes(data)
 
 
+_started = False
+
+
+def _seconds(t0: float) -> str:
+    """A file's time; the first file of a process also pays for importing torch and loading the
+    model (seconds, README "Speed and memory"), and says so."""
+    global _started
+    first, _started = not _started, True
+    return f"{time.perf_counter() - t0:.2f} s" + (" (with starting up: torch and the model loaded)" if first else "")
+
+
 def _describe(e: Exception, src: str, dst: str) -> str:
     """One line naming the input (and the file an OSError is about)."""
     text = f"{e.filename or dst}: {e.strerror or e}" if isinstance(e, OSError) else str(e)
@@ -303,7 +314,7 @@ def encode(ctx, inputs, output, quality, target_size, target_bpp, target_psnr, m
         h = meta.header
         lines = [f"aecodec: note: {src}: {n.message}" for n in notes if issubclass(n.category, AecWarning)]
         lines.append(f"{src} -> {dst}: {h.width}x{h.height} {h.mode}, quality {meta.quality:g}{searched}, "
-                     f"{meta.file_size} bytes, {meta.bpp:.3f} bpp, {time.perf_counter() - t0:.2f} s")
+                     f"{meta.file_size} bytes, {meta.bpp:.3f} bpp, {_seconds(t0)}")
         if ctx.obj["verbosity"] > 0:
             import torch  # loaded by the encoder already
 
@@ -353,7 +364,7 @@ def decode(ctx, inputs, output, out_format, output_quality, force, recursive, we
         written = fmt if fmt not in image.LOSSY_FORMATS else (
             f"{fmt}, lossless" if fmt == "WEBP" and output_quality is None else
             f"{fmt} quality {output_quality or 95}, lossy")
-        line = f"{src} -> {dst}: {im.width}x{im.height} {im.mode} as {written}, {time.perf_counter() - t0:.2f} s"
+        line = f"{src} -> {dst}: {im.width}x{im.height} {im.mode} as {written}, {_seconds(t0)}"
         if ctx.obj["verbosity"] > 0:
             decoder = "fidelity decoder" if chosen == 0 else "GAN decoder" if chosen == 1 else "blend"
             line += f"\n  {src}: {decoder} (realism {chosen:g}{'' if realism is not None else ', the default'})"
