@@ -113,7 +113,7 @@ class Target:
     met: bool  # False when even the end of the quality range misses the target
 
 
-MAX_TARGET_ENCODES = 12  # the search halves 1..8 in hundredths (701 values): 10 encodes at most
+MAX_TARGET_ENCODES = 11  # one end of 1..8, then halving its 701 hundredths: 1 + ceil(log2(701)) encodes
 
 
 def encode_to_target(source: image.ImageLike, *, bpp: float | None = None, size: int | None = None,
