@@ -120,9 +120,8 @@ def _expand(inputs: tuple[str, ...], suffixes: set[str] | frozenset[str], recurs
             continue
         found = sorted(p for p in (folder.rglob("*") if recursive else folder.iterdir())
                        if p.suffix.lower() in suffixes and p.is_file())
-        if not found:
-            raise Failure(f"{src}: no {'/'.join(sorted(suffixes))} files in this folder"
-                          + ("" if recursive else " (-r looks in its subfolders too)"))
+        if not found:  # reported with the other inputs' outcomes, by _read_input
+            files[src] = Path(folder.name)
         files.update((str(p), p.relative_to(folder)) for p in found)
     return files
 
@@ -175,6 +174,9 @@ def _outputs(inputs: tuple[str, ...], output: str | None, suffix: str, output_su
 
 
 def _read_input(src: str) -> bytes:
+    if src != STDIO and Path(src).is_dir():
+        raise Failure(f"{src}: is a directory with none of the files this command reads "
+                      "(-r looks in its subfolders too)")
     return sys.stdin.buffer.read() if src == STDIO else as_bytes(src)[0]
 
 

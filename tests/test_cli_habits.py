@@ -247,4 +247,4 @@ def test_a_folder_stands_for_its_images_and_r_for_its_subfolders(cli, tmp_path, 
     empty = tmp_path / "empty"
     empty.mkdir()
     r = cli("decode", str(empty))
-    assert r.returncode == 1 and b"no .aec files in this folder (-r looks in its subfolders too)" in r.stderr
+    assert r.returncode == 1 and b"is a directory with none of the files this command reads (-r looks" in r.stderr
