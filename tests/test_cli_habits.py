@@ -248,3 +248,12 @@ def test_a_folder_stands_for_its_images_and_r_for_its_subfolders(cli, tmp_path, 
     empty.mkdir()
     r = cli("decode", str(empty))
     assert r.returncode == 1 and b"is a directory with none of the files this command reads (-r looks" in r.stderr
+
+
+def test_only_the_first_files_time_includes_starting_up(cli, tmp_path, astronaut):
+    for name in ("a", "b"):
+        Image.fromarray(astronaut[:64, :64]).save(tmp_path / f"{name}.png")
+    r = cli("encode", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "-o", str(tmp_path / "out/"))
+    lines = [line for line in r.stderr.decode().splitlines() if " -> " in line]
+    assert r.returncode == 0 and len(lines) == 2, r.stderr
+    assert "(with starting up: torch and the model loaded)" in lines[0] and "starting up" not in lines[1]
