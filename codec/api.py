@@ -132,7 +132,7 @@ def encode_to_target(source: image.ImageLike, *, bpp: float | None = None, size:
     files: dict[int, bytes] = {}
 
     def meets(k: int) -> bool:
-        files[k] = files.get(k) or job.file(k)
+        files[k] = job.file(k)  # each k is tried once
         if psnr is not None:
             return job.psnr(files[k]) >= psnr
         limit = size if size is not None else bpp * job.pic.size[0] * job.pic.size[1] / 8
