@@ -457,7 +457,9 @@ def _level_weights(_ctx: click.Context, _param: click.Parameter, text: str | Non
                    "(after stage 1 retrained the fidelity decoder, so that realism blends lie between the two).")
 @click.option("--discriminator", "discriminator_from", type=click.Path(exists=True, file_okay=False),
               help="gan: start the discriminator from this earlier gan run's checkpoint, not from scratch.")
-@click.option("--threads", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--threads", type=click.IntRange(1),
+              help="Threads of each process [default: the cores this process may use, shared among "
+                   "torchrun's processes on the machine].")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
               help="auto: bf16 autocast where the processor has bf16 matrix units (AMX, or a GPU), else fp32.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
@@ -470,9 +472,13 @@ def train(ctx, train_dirs, stage, val_dirs, kodak_dir, out_dir, minutes, max_ste
           analysis_channels, synthesis_channels, crop,
           batch, lr, checkerboard, level_weights, contractive_weight, optimizer, adversarial_weight, restart_decoder,
           discriminator_from, threads, precision, device, seed, init, resume, verbosity) -> None:
-    """Train on folders of images and export the weights (stage rd, then stage gan)."""
+    """Train on folders of images and export the weights (stage rd, then stage gan). Under
+    torchrun, one run across its processes (README: "Training on several processes")."""
     from codec.config import GanConfig, TrainConfig
+    from codec.train.distributed import World
 
+    world = World.from_environment()
+    threads = threads or world.threads()
     common = {"train_dirs": tuple(train_dirs), "val_dirs": tuple(val_dirs), "out_dir": out_dir or f"runs/{stage}",
               "time_budget_s": minutes * 60, "max_steps": max_steps, "batch": batch, "threads": threads, "seed": seed,
               "precision": precision, "device": device,
@@ -514,7 +520,8 @@ def train(ctx, train_dirs, stage, val_dirs, kodak_dir, out_dir, minutes, max_ste
             export_dir = run(cfg, Path(init) if init else None, resume)
     except (ValueError, FloatingPointError) as e:
         raise Failure(str(e)) from None
-    _say(ctx, f"weights exported to {export_dir}")
+    if world.is_main:
+        _say(ctx, f"weights exported to {export_dir}")
 
 
 @main.command()

@@ -26,7 +26,7 @@ from codec.losses import (
 from codec.model import AecModel
 from codec.nn.discriminator import Discriminator
 from codec.perceptual import STLPIPS
-from codec.train import checkpoint, harness, precision
+from codec.train import checkpoint, distributed, harness, precision
 from codec.train.data import CropSampler, list_images, validation_sets
 from codec.train.schedule import cosine_lr
 
@@ -85,15 +85,17 @@ def _check(loss: torch.Tensor, what: str, step: int) -> None:
 
 
 def gan_step(s: GanState, x: torch.Tensor, q: int, lr: float, cfg: GanConfig, lpips: STLPIPS,
-             dtype: str = "fp32") -> dict[str, float]:
+             dtype: str = "fp32", world: distributed.World = distributed.ALONE) -> dict[str, float]:
     """One discriminator step and, after the warm-up, one generator step first. ``lr`` is the
     generator's; the discriminator's follows the same schedule at ``d_lr / g_lr`` times it.
-    The networks run at ``dtype`` (a resolved precision), the losses in float32."""
+    The networks run at ``dtype`` (a resolved precision), the losses in float32. ``x`` is this
+    process's share of the batch; both networks' gradients are averaged over the processes."""
     with precision.autocast(dtype, x.device):
-        return _gan_step(s, x, q, lr, cfg, lpips)
+        return _gan_step(s, x, q, lr, cfg, lpips, world)
 
 
-def _gan_step(s: GanState, x: torch.Tensor, q: int, lr: float, cfg: GanConfig, lpips: STLPIPS) -> dict[str, float]:
+def _gan_step(s: GanState, x: torch.Tensor, q: int, lr: float, cfg: GanConfig, lpips: STLPIPS,
+              world: distributed.World) -> dict[str, float]:
     for opt, rate in ((s.g_opt, lr), (s.d_opt, lr * cfg.d_lr / cfg.g_lr)):
         for g in opt.param_groups:
             g["lr"] = rate
@@ -120,6 +122,7 @@ def _gan_step(s: GanState, x: torch.Tensor, q: int, lr: float, cfg: GanConfig, l
         _check(g_loss, "generator", s.step)
         s.g_opt.zero_grad(set_to_none=True)
         g_loss.backward()
+        world.average_gradients(list(s.model.g_s_gan.parameters()))
         torch.nn.utils.clip_grad_norm_(s.model.g_s_gan.parameters(), cfg.clip)
         s.g_opt.step()
         s.disc.requires_grad_(True)
@@ -130,6 +133,7 @@ def _gan_step(s: GanState, x: torch.Tensor, q: int, lr: float, cfg: GanConfig, l
     _check(d_loss, "discriminator", s.step)
     s.d_opt.zero_grad(set_to_none=True)
     d_loss.backward()
+    world.average_gradients(list(s.disc.parameters()))
     s.d_opt.step()
     s.step += 1
     return {**stats, "d_loss": float(d_loss.detach())}
@@ -148,8 +152,9 @@ def validate(model: AecModel, x: torch.Tensor, realism: float, lpips: STLPIPS) -
 
 def train_gan(cfg: GanConfig, init: Path, resume: bool = False) -> Path:
     """Run stage 2 on top of the weights in ``init`` and export them with the GAN decoder to
-    ``out_dir/export``; returns that folder."""
+    ``out_dir/export``; returns that folder. Under torchrun, as stage 1 (:func:`codec.train.loop.train`)."""
     run = harness.Run(cfg)
+    world = run.world
     cfg = replace(cfg, precision=run.dtype)  # recorded as resolved
     s = GanState.create(cfg, init)
     digest = s.model.bitstream_hash()
@@ -159,9 +164,10 @@ def train_gan(cfg: GanConfig, init: Path, resume: bool = False) -> Path:
         s.load(ckpt_path)
     elif cfg.discriminator_from:
         load_discriminator(s.disc, Path(cfg.discriminator_from) / CHECKPOINT)
+    world.broadcast(s.model.g_s_gan, s.disc)
     lpips = STLPIPS("alex").to(run.device)
     sampler = CropSampler(list_images(cfg.train_dirs), cfg.crop, cfg.downscale, cfg.seed + s.step)
-    val_sets = validation_sets(cfg.val_dirs, 12, 2 * cfg.crop, run.device)
+    val_sets = validation_sets(cfg.val_dirs, 12, 2 * cfg.crop, run.device) if world.is_main else {}
     levels = list(range(1, s.model.config.num_levels + 1))
 
     def validate_all(decoder: str) -> dict[str, float]:
@@ -170,13 +176,13 @@ def train_gan(cfg: GanConfig, init: Path, resume: bool = False) -> Path:
                 for k, v in validate(s.model, x, realism, lpips).items()}
 
     # The folder is made only once the data is known to serve.
-    with harness.Session(cfg, s, lambda: s.save(ckpt_path, cfg)) as session:
+    with harness.Session(cfg, s, lambda: s.save(ckpt_path, cfg), world) as session:
         session.write({**run.describe(cfg), **(validate_all("fidelity") if s.step == 0 else {})})
         stats: dict[str, float] = {}
         while session.running():
             q = random.choice(levels)
             lr = cosine_lr(s.step, session.progress, cfg.g_lr, cfg.lr_min, 0)
-            stats = gan_step(s, run.batch(sampler.batch(cfg.batch)), q, lr, cfg, lpips, run.dtype)
+            stats = gan_step(s, run.batch(sampler.batch(cfg.batch, run.share)), q, lr, cfg, lpips, run.dtype, world)
             session.stepped(q=q, **{k: f"{v:.3f}" for k, v in stats.items() if k in ("perceptual", "d_loss")})
             record = {**stats, "q": q, "lr": lr} if s.step % 25 == 0 else {}
             if s.step % cfg.val_every == 0:
@@ -184,13 +190,18 @@ def train_gan(cfg: GanConfig, init: Path, resume: bool = False) -> Path:
             if record:
                 session.write(record)
         session.write({**stats, **validate_all("gan")})
-    return export_gan(s, cfg, init, Path(cfg.out_dir) / "export", digest)
+    out_dir = Path(cfg.out_dir) / "export"
+    if world.is_main:
+        export_gan(s, cfg, init, out_dir, digest, world)
+    world.leave()
+    return out_dir
 
 
-def export_gan(s: GanState, cfg: GanConfig, init: Path, out_dir: Path, digest: bytes) -> Path:
+def export_gan(s: GanState, cfg: GanConfig, init: Path, out_dir: Path, digest: bytes,
+               world: distributed.World = distributed.ALONE) -> Path:
     """Write ``init``'s weights plus the GAN decoder; the bitstream hash must not have moved."""
     previous = {k: v for k, v in weights.read_config(init).items() if k not in ("model", "bitstream_sha256_8")}
     model = s.model.to("cpu", memory_format=torch.contiguous_format)
-    if weights.export(model, out_dir, {**previous, "gan_training": harness.summary(s, cfg)}) != digest:
+    if weights.export(model, out_dir, {**previous, "gan_training": harness.summary(s, cfg, world)}) != digest:
         raise RuntimeError("the bitstream hash changed during stage 2; the frozen parts were modified")
     return out_dir
