@@ -550,7 +550,8 @@ def export(ctx, run_dir, output, force, verbosity) -> None:
 @click.option("--codecs", "codec_names",
               help="Comma-separated, from aec, aec-gan, jpeg, webp, avif, avif-444, jxl, hevc (default: all that can run).")
 @click.option("--metrics", "metric_names", default="psnr,ms-ssim,perceptual", show_default=True,
-              help="Comma-separated: psnr, ms-ssim, st-lpips, ms-gmsd; perceptual = st-lpips,ms-gmsd.")
+              help="Comma-separated: psnr, ms-ssim, st-lpips, ms-gmsd, haarpsi, fd (the Fréchet distance of VGG window "
+                   "features, over all the images); perceptual = st-lpips,ms-gmsd.")
 @click.option("--settings", "setting_specs", multiple=True, metavar="CODEC=Q,Q,...",
               help="Settings of one codec instead of its default sweep (repeatable).")
 @click.option("--anchors", multiple=True, help="Published result JSON files (CompressAI schema), or folders of them, to overlay.")

@@ -23,6 +23,10 @@ FIGURES: dict[str, list[tuple[str, str, str, Callable[[float], float]]]] = {
     "st-lpips-vgg": [("rd-st-lpips.png", "ST-LPIPS", "ST-LPIPS, VGG (lower is better)", float)],
     "ms-gmsd": [("rd-ms-gmsd.png", "MS-GMSD", "MS-GMSD (lower is better)", float)],
     "haarpsi": [("rd-haarpsi.png", "HaarPSI", "HaarPSI (higher is better)", float)],
+    "fd-vgg-256": [("rd-fd-256.png", "Fréchet distance, 256 px windows",
+                    "Fréchet distance of VGG features, 256 px windows (lower is better)", float)],
+    "fd-vgg-128": [("rd-fd-128.png", "Fréchet distance, 128 px windows",
+                    "Fréchet distance of VGG features, 128 px windows (lower is better)", float)],
 }
 
 
