@@ -79,7 +79,7 @@ def load_discriminator(disc: Discriminator, path: Path) -> None:
         raise ValueError(f"{path} holds a discriminator for another latent width") from None
 
 
-def _check(loss: torch.Tensor, what: str, step: int) -> None:
+def check_finite(loss: torch.Tensor, what: str, step: int) -> None:
     if not torch.isfinite(loss):
         raise FloatingPointError(f"{what} loss is {float(loss.detach())} at step {step}; lower --lr")
 
@@ -101,42 +101,63 @@ def _gan_step(s: GanState, x: torch.Tensor, q: int, lr: float, cfg: GanConfig, l
             g["lr"] = rate
     with torch.no_grad():
         y_hat = s.model.latent(s.model.g_a(x), q)[0]
-    # A short run is not spent warming up: at most a quarter of the steps.
-    train_generator = s.step >= min(cfg.d_warmup_steps, cfg.max_steps // 4)
+    train_generator = generator_trains(s.step, cfg)
     with torch.set_grad_enabled(train_generator):
         x_fake = s.model.g_s_gan(y_hat).float()
     stats: dict[str, float] = {}
     if train_generator:
-        s.disc.requires_grad_(False)
-        fake_logits, fake_features = s.disc(x_fake, y_hat)
-        with torch.no_grad():
-            _, real_features = s.disc(x, y_hat)
-        terms = {
-            "mse": cfg.mse_weight * 255**2 * torch.mean((x_fake - x) ** 2),
-            "perceptual": cfg.perceptual_weight * lpips(x_fake, x).float().mean(),
-            "adversarial": cfg.adversarial_weight * generator_adversarial_loss(fake_logits.float()),
-            "feature_matching": cfg.feature_matching_weight * feature_matching(
-                [f.float() for f in real_features], [f.float() for f in fake_features]),
-        }
+        terms = generator_terms(s.disc, lpips, cfg, x_fake, x, y_hat)
         g_loss = sum(terms.values())
-        _check(g_loss, "generator", s.step)
+        check_finite(g_loss, "generator", s.step)
         s.g_opt.zero_grad(set_to_none=True)
         g_loss.backward()
         world.average_gradients(list(s.model.g_s_gan.parameters()))
         torch.nn.utils.clip_grad_norm_(s.model.g_s_gan.parameters(), cfg.clip)
         s.g_opt.step()
-        s.disc.requires_grad_(True)
         stats = {"g_loss": float(g_loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
-    real_logits, _ = s.disc(x, y_hat)
-    fake_logits, _ = s.disc(x_fake.detach(), y_hat)
-    d_loss = discriminator_loss(real_logits.float(), fake_logits.float())
-    _check(d_loss, "discriminator", s.step)
-    s.d_opt.zero_grad(set_to_none=True)
-    d_loss.backward()
-    world.average_gradients(list(s.disc.parameters()))
-    s.d_opt.step()
+    d_loss = discriminator_step(s.disc, s.d_opt, x, x_fake.detach(), y_hat, world, s.step)
     s.step += 1
-    return {**stats, "d_loss": float(d_loss.detach())}
+    return {**stats, "d_loss": d_loss}
+
+
+def generator_trains(step: int, cfg: GanConfig) -> bool:
+    """Whether the warm-up, in which the discriminator learns alone, is over; a short run is not
+    spent warming up: at most a quarter of its steps."""
+    return step >= min(cfg.d_warmup_steps, cfg.max_steps // 4)
+
+
+def generator_terms(disc: Discriminator, lpips: STLPIPS, cfg: GanConfig, x_fake: torch.Tensor, x: torch.Tensor,
+                    y_hat: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The generator loss's weighted terms for decodings ``x_fake`` (float32) of ``x``; the
+    discriminator's weights get no gradient from them."""
+    disc.requires_grad_(False)
+    try:
+        fake_logits, fake_features = disc(x_fake, y_hat)
+        with torch.no_grad():
+            _, real_features = disc(x, y_hat)
+    finally:
+        disc.requires_grad_(True)
+    return {
+        "mse": cfg.mse_weight * 255**2 * torch.mean((x_fake - x) ** 2),
+        "perceptual": cfg.perceptual_weight * lpips(x_fake, x).float().mean(),
+        "adversarial": cfg.adversarial_weight * generator_adversarial_loss(fake_logits.float()),
+        "feature_matching": cfg.feature_matching_weight * feature_matching(
+            [f.float() for f in real_features], [f.float() for f in fake_features]),
+    }
+
+
+def discriminator_step(disc: Discriminator, d_opt: torch.optim.Optimizer, x: torch.Tensor, x_fake: torch.Tensor,
+                       y_hat: torch.Tensor, world: distributed.World, step: int) -> float:
+    """One step of the discriminator on originals ``x`` against (detached) decodings ``x_fake``."""
+    real_logits, _ = disc(x, y_hat)
+    fake_logits, _ = disc(x_fake, y_hat)
+    d_loss = discriminator_loss(real_logits.float(), fake_logits.float())
+    check_finite(d_loss, "discriminator", step)
+    d_opt.zero_grad(set_to_none=True)
+    d_loss.backward()
+    world.average_gradients(list(disc.parameters()))
+    d_opt.step()
+    return float(d_loss.detach())
 
 
 @torch.no_grad()

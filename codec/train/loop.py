@@ -164,7 +164,7 @@ def train_step(s: State, x: torch.Tensor, q: int, lr: float, cfg: TrainConfig, d
     for g in s.opt.param_groups:
         g["lr"] = lr
     crops = world.share(x.shape[0] * world.size)
-    with precision.autocast(dtype, x.device), entropy.training_noise([_noise_seed(cfg.seed, s.step, k) for k in crops]):
+    with precision.autocast(dtype, x.device), entropy.training_noise([noise_seed(cfg.seed, s.step, k) for k in crops]):
         with record_function("g_a"):
             y = s.model.g_a(x)
         with record_function("quantize"):
@@ -204,7 +204,7 @@ def train_step(s: State, x: torch.Tensor, q: int, lr: float, cfg: TrainConfig, d
                      float(penalty.detach()))
 
 
-def _noise_seed(seed: int, step: int, crop: int) -> int:
+def noise_seed(seed: int, step: int, crop: int) -> int:
     """The seed of the training noise of crop ``crop`` of step ``step``'s batch."""
     return hash((seed, step, crop)) & 0xFFFF_FFFF_FFFF
 
