@@ -425,8 +425,9 @@ def _level_weights(_ctx: click.Context, _param: click.Parameter, text: str | Non
 
 @main.command()
 @click.argument("train_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
-@click.option("--stage", type=click.Choice(["rd", "gan"]), default="rd", show_default=True,
-              help="rd: the whole codec, rate-distortion; gan: the GAN decoder on top of --init, bitstream frozen.")
+@click.option("--stage", type=click.Choice(["rd", "gan", "joint"]), default="rd", show_default=True,
+              help="rd: the whole codec, rate-distortion; gan: the GAN decoder on top of --init, bitstream frozen; "
+                   "joint: every part of --init's codec and its GAN decoder together (new tables, a new bitstream).")
 @click.option("--val", "val_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="Held-out folder for validation (repeat for several; the first logs as val_*, the others as val_<folder>_*).")
 @click.option("--kodak", "kodak_dir", type=click.Path(exists=True, file_okay=False),
@@ -443,26 +444,29 @@ def _level_weights(_ctx: click.Context, _param: click.Parameter, text: str | Non
               help="rd: width of the decoders [default: --channels]; with --init, widens its decoders.")
 @click.option("--crop", type=click.IntRange(1), help="Crop side [default: 256 for rd, 128 for gan].")
 @click.option("--batch", type=click.IntRange(1), default=4, show_default=True)
-@click.option("--lr", type=click.FloatRange(0, min_open=True), help="Peak learning rate [default: 4e-4 for rd, 1e-4 for gan].")
+@click.option("--lr", type=click.FloatRange(0, min_open=True), help="Peak learning rate [default: 4e-4 for rd, 1e-4 for gan, 2e-5 for joint].")
 @click.option("--checkerboard", is_flag=True,
               help="rd: add a checkerboard context to the entropy model (also to --init's weights).")
 @click.option("--level-weights", callback=_level_weights, metavar="W1,...,W8",
               help="rd: how often each quality level is drawn, e.g. 1,1,1,2,2,2,2,2 [default: uniform].")
-@click.option("--contractive-weight", type=click.FloatRange(0), default=1e-3, show_default=True, help="rd: weight of ||J_a||_F^2.")
+@click.option("--contractive-weight", type=click.FloatRange(0), help="rd, joint: weight of ||J_a||_F^2 [default: 0.001].")
 @click.option("--optimizer", type=click.Choice(["adam", "soap"]),
               help='rd: soap (the default; needs pytorch-optimizer: pip install "aecodec[train]") or adam.')
-@click.option("--adversarial-weight", type=click.FloatRange(0), help="gan: weight of the adversarial loss [default: 0.05].")
+@click.option("--adversarial-weight", type=click.FloatRange(0), help="gan, joint: weight of the adversarial loss [default: 0.05].")
 @click.option("--restart-decoder", is_flag=True,
               help="gan: start the GAN decoder from --init's fidelity decoder, not from its GAN decoder "
                    "(after stage 1 retrained the fidelity decoder, so that realism blends lie between the two).")
 @click.option("--discriminator", "discriminator_from", type=click.Path(exists=True, file_okay=False),
-              help="gan: start the discriminator from this earlier gan run's checkpoint, not from scratch.")
-@click.option("--threads", type=click.IntRange(1), default=2, show_default=True)
+              help="gan, joint: start the discriminator from this earlier gan run's checkpoint, not from scratch.")
+@click.option("--threads", type=click.IntRange(1),
+              help="Threads of each process [default: the cores this process may use, shared among "
+                   "torchrun's processes on the machine].")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
               help="auto: bf16 autocast where the processor has bf16 matrix units (AMX, or a GPU), else fp32.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial weights and of the crops.")
-@click.option("--init", type=click.Path(exists=True, file_okay=False), help="Start from a weights folder (required for gan).")
+@click.option("--init", type=click.Path(exists=True, file_okay=False),
+              help="Start from a weights folder (required for gan and joint).")
 @click.option("--resume", is_flag=True, help="Continue from the run folder's checkpoint.")
 @_verbosity
 @_guard
@@ -470,9 +474,14 @@ def train(ctx, train_dirs, stage, val_dirs, kodak_dir, out_dir, minutes, max_ste
           analysis_channels, synthesis_channels, crop,
           batch, lr, checkerboard, level_weights, contractive_weight, optimizer, adversarial_weight, restart_decoder,
           discriminator_from, threads, precision, device, seed, init, resume, verbosity) -> None:
-    """Train on folders of images and export the weights (stage rd, then stage gan)."""
-    from codec.config import GanConfig, TrainConfig
+    """Train on folders of images and export the weights (stage rd, then stage gan, optionally
+    stage joint). Under torchrun, one run across its processes (README: "Training on several
+    processes")."""
+    from codec.config import GanConfig, JointConfig, TrainConfig
+    from codec.train.distributed import World
 
+    world = World.from_environment()
+    threads = threads or world.threads()
     common = {"train_dirs": tuple(train_dirs), "val_dirs": tuple(val_dirs), "out_dir": out_dir or f"runs/{stage}",
               "time_budget_s": minutes * 60, "max_steps": max_steps, "batch": batch, "threads": threads, "seed": seed,
               "precision": precision, "device": device,
@@ -481,20 +490,29 @@ def train(ctx, train_dirs, stage, val_dirs, kodak_dir, out_dir, minutes, max_ste
                   ("--checkerboard", checkerboard or None, "rd"), ("--latent-channels", latent_channels, "rd"),
                   ("--analysis-channels", analysis_channels, "rd"),
                   ("--synthesis-channels", synthesis_channels, "rd"), ("--level-weights", level_weights, "rd"),
-                  ("--adversarial-weight", adversarial_weight, "gan"), ("--discriminator", discriminator_from, "gan"),
-                  ("--restart-decoder", restart_decoder or None, "gan"))
-    if misplaced := [name for name, value, its_stage in stage_only if value is not None and its_stage != stage]:
+                  ("--adversarial-weight", adversarial_weight, "gan joint"),
+                  ("--discriminator", discriminator_from, "gan joint"), ("--restart-decoder", restart_decoder or None, "gan"),
+                  ("--contractive-weight", contractive_weight, "rd joint"))
+    if misplaced := [name for name, value, stages in stage_only if value is not None and stage not in stages.split()]:
         raise Failure(f"{', '.join(misplaced)} does not apply to --stage {stage}")
     try:
+        if stage in ("gan", "joint") and not init:
+            raise Failure(f"--stage {stage} needs --init, " + ("the weights whose bitstream it keeps" if stage == "gan" else
+                                                               "weights with a GAN decoder"))
         if stage == "gan":
             from codec.train.gan import train_gan
 
-            if not init:
-                raise Failure("--stage gan needs --init, the weights whose bitstream it keeps")
             gan_options = {"g_lr": lr, "adversarial_weight": adversarial_weight, "discriminator_from": discriminator_from,
                            "restart_decoder": restart_decoder or None}
             cfg = GanConfig(**common, **{k: v for k, v in gan_options.items() if v is not None})
             export_dir = train_gan(cfg, Path(init), resume)
+        elif stage == "joint":
+            from codec.train.joint import train_joint
+
+            joint_options = {"g_lr": lr, "adversarial_weight": adversarial_weight, "discriminator_from": discriminator_from,
+                             "contractive_weight": contractive_weight}
+            cfg = JointConfig(**common, **{k: v for k, v in joint_options.items() if v is not None})
+            export_dir = train_joint(cfg, Path(init), resume)
         else:
             from codec.train.loop import train as run
             from codec.weights import read_config
@@ -507,14 +525,15 @@ def train(ctx, train_dirs, stage, val_dirs, kodak_dir, out_dir, minutes, max_ste
                 latent_channels = read_config(Path(init)).get("model", {}).get("latent_channels") if init else None
             model = ModelConfig(channels=channels or model.channels, latent_channels=latent_channels or model.latent_channels,
                                 analysis_channels=analysis_channels, synthesis_channels=synthesis_channels)
-            cfg = TrainConfig(**common, kodak_dir=kodak_dir or "", contractive_weight=contractive_weight,
-                              optimizer=optimizer or "soap", level_weights=level_weights or (),
-                              model=model.with_checkerboard() if checkerboard else model,
-                              **({"lr": lr} if lr else {}))
+            cfg = TrainConfig(**common, kodak_dir=kodak_dir or "", optimizer=optimizer or "soap",
+                              level_weights=level_weights or (), model=model.with_checkerboard() if checkerboard else model,
+                              **({"lr": lr} if lr else {}),
+                              **({"contractive_weight": contractive_weight} if contractive_weight is not None else {}))
             export_dir = run(cfg, Path(init) if init else None, resume)
     except (ValueError, FloatingPointError) as e:
         raise Failure(str(e)) from None
-    _say(ctx, f"weights exported to {export_dir}")
+    if world.is_main:
+        _say(ctx, f"weights exported to {export_dir}")
 
 
 @main.command()
@@ -543,7 +562,8 @@ def export(ctx, run_dir, output, force, verbosity) -> None:
 @click.option("--codecs", "codec_names",
               help="Comma-separated, from aec, aec-gan, jpeg, webp, avif, avif-444, jxl, hevc (default: all that can run).")
 @click.option("--metrics", "metric_names", default="psnr,ms-ssim,perceptual", show_default=True,
-              help="Comma-separated: psnr, ms-ssim, st-lpips, ms-gmsd; perceptual = st-lpips,ms-gmsd.")
+              help="Comma-separated: psnr, ms-ssim, st-lpips, ms-gmsd, haarpsi, fd (the Fréchet distance of VGG window "
+                   "features, over all the images); perceptual = st-lpips,ms-gmsd.")
 @click.option("--settings", "setting_specs", multiple=True, metavar="CODEC=Q,Q,...",
               help="Settings of one codec instead of its default sweep (repeatable).")
 @click.option("--anchors", multiple=True, help="Published result JSON files (CompressAI schema), or folders of them, to overlay.")

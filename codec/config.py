@@ -135,3 +135,18 @@ class GanConfig(RunConfig):
     perceptual_weight: float = 1.0
     adversarial_weight: float = 0.05  # HiFiC's 0.15 cost up to 1.1 dB on Kodak for worse ST-LPIPS (MODEL_CARD.md)
     feature_matching_weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class JointConfig(GanConfig):
+    """Stage 3, the seed's joint step: every part of the codec and the GAN decoder together, on
+    stage 1's loss plus stage 2's generator loss (:mod:`codec.train.joint`). ``g_lr`` is the peak
+    learning rate of every part but the discriminator, low since every part starts trained."""
+
+    out_dir: str = "runs/joint"
+    g_lr: float = 2e-5
+    aux_lr: float = 1e-3
+    ema_decay: float = 0.999
+    contractive_weight: float = 1e-3
+    contractive_eps: float = 1e-2
+

@@ -18,9 +18,11 @@ bounds-checked :func:`codec.rans.decode`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import torch
@@ -40,10 +42,58 @@ SCALE_TABLE: tuple[float, ...] = tuple(
 TABLE_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length")
 
 
+# Per crop of the batch, the generator of its training noise (None: CompressAI's own draw from
+# torch's global generator); set by :func:`training_noise`.
+_crop_generators: ContextVar[list[torch.Generator] | None] = ContextVar("crop_generators", default=None)
+
+
+@contextlib.contextmanager
+def training_noise(seeds: Sequence[int]) -> Iterator[None]:
+    """Draw the rate term's uniform noise crop by crop, crop i from a generator seeded with
+    ``seeds[i]``, rather than for the whole batch from torch's generator: then a crop's noise
+    does not depend on which other crops share its batch, and a batch split over processes
+    (:mod:`codec.train.distributed`) gets the noise it would get in one."""
+    token = _crop_generators.set([torch.Generator().manual_seed(s) for s in seeds])
+    try:
+        yield
+    finally:
+        _crop_generators.reset(token)
+
+
+def _noise(inputs: Tensor, crop_dim: int) -> Tensor | None:
+    """Uniform noise for ``inputs``, whose dimension ``crop_dim`` runs over the crops (folded
+    with the pixels after it), from the crops' generators; None outside :func:`training_noise`."""
+    generators = _crop_generators.get()
+    if generators is None:
+        return None
+    shape = list(inputs.shape)
+    if shape[crop_dim] % len(generators):
+        raise ValueError(f"training noise for {len(generators)} crops, a batch of another size")
+    shape[crop_dim] //= len(generators)
+    noise = torch.cat([torch.empty(shape).uniform_(-0.5, 0.5, generator=g) for g in generators], dim=crop_dim)
+    return noise.to(inputs.device, inputs.dtype)
+
+
+class _Bottleneck(EntropyBottleneck):
+    # CompressAI quantizes z laid out as (channels, 1, crops x pixels).
+    def quantize(self, inputs: Tensor, mode: str, means: Tensor | None = None) -> Tensor:
+        if mode == "noise" and (noise := _noise(inputs, 2)) is not None:
+            return inputs + noise
+        return super().quantize(inputs, mode, means)
+
+
+class _Conditional(GaussianConditional):
+    def quantize(self, inputs: Tensor, mode: str, means: Tensor | None = None) -> Tensor:
+        if mode == "noise" and (noise := _noise(inputs, 0)) is not None:
+            return inputs + noise
+        return super().quantize(inputs, mode, means)
+
+
 def new_entropy_models(n: int) -> tuple[EntropyBottleneck, GaussianConditional]:
     """The factorized prior of z (``n`` channels) and the Gaussian conditional of y, untrained;
-    the Gaussian's scale table is set when the tables are frozen (:func:`freeze_tables`)."""
-    return EntropyBottleneck(n), GaussianConditional(None)
+    the Gaussian's scale table is set when the tables are frozen (:func:`freeze_tables`).
+    CompressAI's, except that training may draw their noise per crop (:func:`training_noise`)."""
+    return _Bottleneck(n), _Conditional(None)
 
 
 def round_ste(x: Tensor) -> Tensor:

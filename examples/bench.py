@@ -14,15 +14,16 @@ codec's alone: interpreter, libraries and model included, which the "idle" colum
 (RSS just before the first image). The first image is coded once untimed (warm-up). Run it
 on a quiet machine: other load changes every number here.
 
-The script uses only ``codec.encode`` / ``codec.decode`` for the tables, so pointing
-``PYTHONPATH`` at an older checkout benchmarks that version (``--profile`` needs this one).
+The script uses only ``codec.encode`` / ``codec.decode`` for aecodec's rows and ``aecodec
+eval``'s adapters for the classical codecs, so pointing ``PYTHONPATH`` at an older checkout
+benchmarks that version (one from 0.10 on, whose adapters take threads; ``--profile`` needs this
+one).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import inspect
-import io
 import multiprocessing
 import os
 import platform
@@ -31,13 +32,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import click
 import numpy as np
 from PIL import Image
 
+from codec.evaluate import codecs
 from codec.image import psnr
 
 BIG_SIZE = (6000, 4000)  # width, height: 24 megapixels
@@ -54,43 +56,26 @@ def clock() -> float:
 
 @dataclass(frozen=True)
 class Classical:
-    """A Pillow codec, its quality knob and its speed and thread settings."""
+    """A classical codec of ``aecodec eval`` (``codec/evaluate/codecs.py``) by its label here, with
+    options of its own (WebP's default method, not eval's slowest); the adapter is built in each
+    worker, with the threads asked for."""
 
+    label: str
     name: str
-    pil_format: str
     options: dict
 
-    def encode(self, rgb: np.ndarray, quality: int, threads: int) -> bytes:
-        buf = io.BytesIO()
-        Image.fromarray(rgb).save(buf, format=self.pil_format, quality=quality, **self.options, **self.thread_option(threads))
-        return buf.getvalue()
-
-    def thread_option(self, threads: int) -> dict:
-        return {"AVIF": {"max_threads": threads}, "JXL": {"num_threads": threads}}.get(self.pil_format, {})
-
-    def decode(self, data: bytes) -> np.ndarray:
-        with Image.open(io.BytesIO(data)) as im:
-            return np.asarray(im.convert("RGB"))
+    def adapter(self, threads: int) -> codecs.PillowCodec:
+        c = codecs.CLASSICAL[self.name]
+        adapter = replace(c, options={**c.options, **self.options}, threads=threads)
+        adapter.check()
+        return adapter
 
 
 CLASSICAL = (
-    Classical("AVIF (speed 6)", "AVIF", {"speed": 6}),
-    Classical("JPEG XL (effort 7)", "JXL", {"effort": 7}),
-    Classical("WebP (method 4)", "WEBP", {"method": 4}),
+    Classical("AVIF (speed 6)", "avif", {}),
+    Classical("JPEG XL (effort 7)", "jxl", {}),
+    Classical("WebP (method 4)", "webp", {"method": 4}),
 )
-
-
-def _set_threads(threads: int) -> None:
-    """Threads of every library in this (worker) process."""
-    from PIL import AvifImagePlugin
-
-    AvifImagePlugin.DEFAULT_MAX_THREADS = threads
-    try:
-        from pillow_jxl import JpegXLImagePlugin
-
-        JpegXLImagePlugin.DECODE_THREADS = threads
-    except ImportError:
-        pass
 
 
 def _status_mib(field: str) -> float:
@@ -158,38 +143,38 @@ def work_aec_decode(files: list[str], realism: float | None, threads: int) -> di
     return {"times": times, "idle_mib": idle, "peak_mib": _peak_rss_mib(), "images": images}
 
 
-def search_quality(c: Classical, rgb: np.ndarray, target_bpp: float, threads: int) -> int:
+def search_quality(c: codecs.PillowCodec, rgb: np.ndarray, target_bpp: float) -> int:
     """The quality (1..100) whose bpp is nearest ``target_bpp``, by bisection."""
     lo, hi, best = 1, 100, (float("inf"), 50)
     while lo <= hi:
         q = (lo + hi) // 2
-        bpp = 8 * len(c.encode(rgb, q, threads)) / (rgb.shape[0] * rgb.shape[1])
+        bpp = 8 * len(c.encode(rgb, q)) / (rgb.shape[0] * rgb.shape[1])
         best = min(best, (abs(bpp - target_bpp), q))
         lo, hi = (q + 1, hi) if bpp < target_bpp else (lo, q - 1)
     return best[1]
 
 
 def work_classical_encode(c: Classical, paths: list[str], qualities: list[int], threads: int, big: bool) -> dict:
-    _set_threads(threads)
+    adapter = c.adapter(threads)
     images = [big_image(paths)] if big else _load(paths)
-    c.encode(images[0][:64, :64], 50, threads)
+    adapter.encode(images[0][:64, :64], 50)
     idle = _current_rss_mib()
-    data, times = _timed(lambda iq: c.encode(iq[0], iq[1], threads), list(zip(images, qualities)))
+    data, times = _timed(lambda iq: adapter.encode(iq[0], iq[1]), list(zip(images, qualities)))
     bpp = [8 * len(d) / (im.shape[0] * im.shape[1]) for d, im in zip(data, images)]
     return {"times": times, "bpp": bpp, "data": data, "idle_mib": idle, "peak_mib": _peak_rss_mib()}
 
 
 def work_classical_decode(c: Classical, data: list[bytes], threads: int) -> dict:
-    _set_threads(threads)
-    c.decode(c.encode(np.zeros((64, 64, 3), np.uint8), 50, threads))
+    adapter = c.adapter(threads)
+    adapter.decode(adapter.encode(np.zeros((64, 64, 3), np.uint8), 50))
     idle = _current_rss_mib()
-    images, times = _timed(c.decode, data)
+    images, times = _timed(adapter.decode, data)
     return {"times": times, "idle_mib": idle, "peak_mib": _peak_rss_mib(), "images": images}
 
 
 def work_search(c: Classical, paths: list[str], targets: list[float], threads: int) -> list[int]:
-    _set_threads(threads)
-    return [search_quality(c, im, t, threads) for im, t in zip(_load(paths), targets)]
+    adapter = c.adapter(threads)
+    return [search_quality(adapter, im, t) for im, t in zip(_load(paths), targets)]
 
 
 def big_image(paths: list[str]) -> np.ndarray:
@@ -266,7 +251,7 @@ def bench_classical(c: Classical, paths: list[str], qualities: list[int], thread
                     ref: list[np.ndarray]) -> Row:
     enc = in_fresh_process(work_classical_encode, c, paths, qualities, threads, big)
     dec = in_fresh_process(work_classical_decode, c, enc["data"], threads)
-    label = f"{c.name}, quality {statistics.median(qualities):.0f}" if big else c.name
+    label = f"{c.label}, quality {statistics.median(qualities):.0f}" if big else c.label
     return Row(label, statistics.mean(enc["bpp"]), _mean_psnr(dec["images"], ref), enc["times"], dec["times"],
                (enc["idle_mib"], enc["peak_mib"]), (dec["idle_mib"], dec["peak_mib"]))
 

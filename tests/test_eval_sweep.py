@@ -40,7 +40,8 @@ def test_bpp_is_eight_times_the_whole_file_over_the_pixels(photos, name, setting
     [image] = dataset.collect([photos / "face.png"])
     adapter = codecs.get(name, settings=(setting,))
     [task] = sweep.plan([image], [adapter], None)
-    m = sweep.measure(task, ("psnr-rgb",))
+    m, features = sweep.measure(task, ("psnr-rgb",))
+    assert features == {}
     data = adapter.encode(dataset.load_rgb(image.path), setting)  # every codec here is deterministic
     assert m.bytes == len(data)
     assert (m.width, m.height) == (256, 192)

@@ -261,3 +261,42 @@ def test_train_refuses_an_empty_folder(cli, tmp_path):
     r = cli("train", tmp_path, "--out", tmp_path / "run", "--steps", "1")
     assert r.returncode == 1
     assert b"no images found" in r.stderr and b"Traceback" not in r.stderr
+
+
+def test_joint_stage_trains_every_part_and_exports_a_new_bitstream(cli, photos, rd_run, tmp_path):
+    """From weights with a GAN decoder: the encoder, the hyperprior and both decoders move, the
+    tables are frozen anew, and files of the old weights are refused by the new in one line."""
+    gan_run, joint_run = tmp_path / "gan", tmp_path / "joint"
+    r = cli("train", photos[0], "--stage", "gan", "--init", rd_run / "export", "--out", gan_run, "--steps", "2",
+            "--crop", "64", "--batch", "2", "--quiet")
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    r = cli("train", photos[0], "--stage", "joint", "--init", rd_run / "export", "--out", tmp_path / "x", "--steps", "1")
+    assert r.returncode == 1 and b"has no GAN decoder: --stage joint starts from the weights of a gan stage" in r.stderr
+    r = cli("train", photos[0], "--stage", "joint", "--init", gan_run / "export", "--steps", "1", "--restart-decoder")
+    assert r.returncode == 1 and b"--restart-decoder does not apply to --stage joint" in r.stderr
+    r = cli("train", photos[0], "--stage", "joint", "--init", gan_run / "export", "--val", photos[1], "--out", joint_run,
+            "--steps", "8", "--crop", "64", "--batch", "2", "--contractive-weight", "0.01", "--quiet")
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+
+    before, after = (json.loads((w / "export" / "config.json").read_text()) for w in (gan_run, joint_run))
+    assert after["bitstream_sha256_8"] != before["bitstream_sha256_8"]
+    assert after["gan_training"] == before["gan_training"] and after["joint_training"]["steps"] == 8
+    assert after["joint_training"]["config"]["contractive_weight"] == 0.01
+    log = [json.loads(line) for line in (joint_run / "log.jsonl").read_text().splitlines()]
+    assert "val_q2_psnr_db" in log[0] and "val_gan_q6_st_lpips" in log[-1] and "perceptual" in log[-1]
+
+    import torch
+    from safetensors.torch import load_file
+
+    old, new = (load_file(w / "export" / "model.safetensors") for w in (gan_run, joint_run))
+    for part in ("g_a.", "latent.h_s.", "g_s.", "g_s_gan."):
+        assert any(not torch.equal(old[k], new[k]) for k in old if k.startswith(part)), part
+
+    aec = tmp_path / "x.aec"
+    assert cli("encode", photos[1] / "ihc.png", "-o", aec, "--weights", joint_run / "export").returncode == 0
+    for realism in ("0", "1"):
+        r = cli("decode", aec, "-o", tmp_path / f"r{realism}.png", "--weights", joint_run / "export", "--realism", realism)
+        assert r.returncode == 0, r.stderr
+    r = cli("decode", aec, "-o", tmp_path / "old.png", "--weights", gan_run / "export")
+    assert r.returncode == 1 and b"Traceback" not in r.stderr and not (tmp_path / "old.png").exists()
+

@@ -53,7 +53,9 @@ class Codec(Protocol):
 
 @dataclass(frozen=True)
 class PillowCodec:
-    """A still-image codec reached through Pillow or a Pillow plugin; the setting is ``quality``."""
+    """A still-image codec reached through Pillow or a Pillow plugin; the setting is ``quality``.
+    ``threads`` is what its encoder and decoder may use: 1 for evaluation, so that times compare
+    across codecs (``examples/bench.py`` gives them more)."""
 
     name: str
     format: str
@@ -62,19 +64,24 @@ class PillowCodec:
     valid: range = range(101)
     options: dict[str, Any] = field(default_factory=dict)
     version: Callable[[], str] = lambda: ""
-    setup: Callable[[], None] = lambda: None  # registers the plugin, makes its decoder use one thread
+    thread_options: Callable[[int], dict[str, Any]] = lambda threads: {}  # the encoder's
+    setup: Callable[[int], None] = lambda threads: None  # registers the plugin, sets its decoder's threads
+    threads: int = 1
 
     def check(self) -> None:
         try:
-            self.setup()
+            self.setup(self.threads)
         except ImportError as e:
             raise Unavailable(f"{self.name} needs the {e.name} package ({EVAL_EXTRA})") from None
         Image.init()  # Pillow registers its own formats lazily
         if self.format not in Image.SAVE:
             raise Unavailable(f"{self.name}: this Pillow cannot write {self.format}")
 
+    def _options(self) -> dict[str, Any]:
+        return {**self.options, **self.thread_options(self.threads)}
+
     def description(self) -> str:
-        opts = ", ".join(f"{k}={v}" for k, v in self.options.items())
+        opts = ", ".join(f"{k}={v}" for k, v in self._options().items())
         return f"{self.label} ({self.version()}, Pillow {Image.__version__}; {opts or 'defaults'}; setting = quality)"
 
     def fingerprint(self) -> str:
@@ -83,7 +90,7 @@ class PillowCodec:
     def encode(self, rgb: np.ndarray, setting: int) -> bytes:
         buf = io.BytesIO()
         # a deep copy: pillow-heif writes into the options it is given
-        Image.fromarray(rgb).save(buf, format=self.format, quality=setting, **copy.deepcopy(self.options))
+        Image.fromarray(rgb).save(buf, format=self.format, quality=setting, **copy.deepcopy(self._options()))
         return buf.getvalue()
 
     def decode(self, data: bytes) -> np.ndarray:
@@ -101,25 +108,29 @@ def _x265_version() -> str:
     return f"pillow-heif {pillow_heif.__version__}, {pillow_heif.libheif_info()['encoders'].get('x265', 'no x265')}"
 
 
-def _avif_setup() -> None:
+def _avif_setup(threads: int) -> None:
     from PIL import AvifImagePlugin
 
-    AvifImagePlugin.DEFAULT_MAX_THREADS = 1  # decoding; encoding is given max_threads=1
+    AvifImagePlugin.DEFAULT_MAX_THREADS = threads  # decoding; encoding is given max_threads
 
 
-def _jxl_setup() -> None:
+def _jxl_setup(threads: int) -> None:
     JpegXLImagePlugin = require("pillow_jxl.JpegXLImagePlugin", "the jxl codec")  # noqa: N806
 
-    JpegXLImagePlugin.DECODE_THREADS = 0  # 0: no thread pool
+    JpegXLImagePlugin.DECODE_THREADS = 0 if threads == 1 else threads  # 0: no thread pool
 
 
-def _heif_setup() -> None:
+def _heif_setup(threads: int) -> None:
     pillow_heif = require("pillow_heif", "the hevc codec")
 
-    pillow_heif.register_heif_opener(decode_threads=1)
+    pillow_heif.register_heif_opener(decode_threads=threads)
 
 
-_X265_ONE_THREAD = {"x265:pools": "none", "x265:frame-threads": "1"}  # threading changes x265's output too
+def _x265_threads(threads: int) -> dict[str, Any]:
+    # Threading changes x265's output too, so one thread is asked for explicitly.
+    pools = "none" if threads == 1 else str(threads)
+    return {"enc_params": {"x265:pools": pools, "x265:frame-threads": "1"}}
+
 
 CLASSICAL: dict[str, PillowCodec] = {c.name: c for c in (
     PillowCodec("jpeg", "JPEG", "JPEG 4:2:0", (5, 10, 20, 30, 40, 50, 65, 80, 90),
@@ -127,17 +138,18 @@ CLASSICAL: dict[str, PillowCodec] = {c.name: c for c in (
     PillowCodec("webp", "WEBP", "WebP", (0, 5, 15, 30, 50, 65, 75, 85, 92),
                 options={"method": 6}, version=lambda: f"libwebp {features.version('webp')}"),
     PillowCodec("avif", "AVIF", "AVIF 4:2:0 (AV1 intra)", (0, 10, 20, 30, 40, 50, 60, 70, 80),
-                options={"speed": 6, "max_threads": 1}, version=lambda: f"libavif {features.version('avif')}",
-                setup=_avif_setup),
+                options={"speed": 6}, version=lambda: f"libavif {features.version('avif')}",
+                thread_options=lambda n: {"max_threads": n}, setup=_avif_setup),
     PillowCodec("avif-444", "AVIF", "AVIF 4:4:4 (AV1 intra)", (0, 10, 20, 30, 40, 50, 60, 70, 80),
-                options={"subsampling": "4:4:4", "speed": 6, "max_threads": 1},
-                version=lambda: f"libavif {features.version('avif')}", setup=_avif_setup),
+                options={"subsampling": "4:4:4", "speed": 6},
+                version=lambda: f"libavif {features.version('avif')}",
+                thread_options=lambda n: {"max_threads": n}, setup=_avif_setup),
     PillowCodec("jxl", "JXL", "JPEG XL", (1, 10, 25, 40, 55, 70, 80, 88, 93),
-                options={"effort": 7, "num_threads": 0}, version=_package_version("pillow-jxl-plugin"),
-                setup=_jxl_setup),
+                options={"effort": 7}, version=_package_version("pillow-jxl-plugin"),
+                thread_options=lambda n: {"num_threads": 0 if n == 1 else n}, setup=_jxl_setup),
     PillowCodec("hevc", "HEIF", "HEVC intra 4:4:4 (x265 in HEIF, the codec inside BPG)",
                 (10, 15, 20, 25, 30, 36, 42, 50, 58),
-                options={"chroma": 444, "enc_params": _X265_ONE_THREAD}, version=_x265_version, setup=_heif_setup),
+                options={"chroma": 444}, version=_x265_version, thread_options=_x265_threads, setup=_heif_setup),
 )}
 
 

@@ -12,11 +12,16 @@ Result keys follow CompressAI's result files where they exist:
   that is not learned, as a check on the learned one (lower is better);
 - ``haarpsi``: Haar wavelet-based perceptual similarity (piq), a second non-learned check (higher
   is better); NaN for images with a side under 32 pixels. Asked for by name only, not part of
-  ``perceptual``.
+  ``perceptual``;
+- ``fd-vgg-256``, ``fd-vgg-128`` (``fd``): the Fréchet distance of VGG window features
+  (:mod:`codec.evaluate.realism`), a measure of a *set* of decodings, not of one: per image,
+  :meth:`Reference.measure` gives the windows' features, and the evaluation pools them over
+  the images of each setting. Asked for by name only.
 
-A :class:`Reference` keeps what the metrics need of the original (its tensor, its ST-LPIPS
-features), so a sweep computes them once per image: the VGG pass is the most expensive step of an
-evaluation. Torch and the metric packages are imported on first use.
+A :class:`Reference` keeps what the metrics need of the original (its tensor, its VGG features),
+so a sweep computes them once per image: the VGG pass is the most expensive step of an
+evaluation, and one pass of each decoding serves ST-LPIPS and the Fréchet distance. Torch and
+the metric packages are imported on first use.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from codec.errors import AecError
+from codec.evaluate import realism
 from codec.extras import missing, require
 from codec.image import psnr
 
@@ -43,8 +49,10 @@ METRICS: dict[str, tuple[str, ...]] = {
     "ms-gmsd": ("ms-gmsd",),
     "perceptual": ("st-lpips-vgg", "ms-gmsd"),
     "haarpsi": ("haarpsi",),
+    "fd": tuple(realism.WINDOWS),
 }
-LOWER_IS_BETTER = frozenset({"st-lpips-vgg", "ms-gmsd"})
+SET_METRICS = frozenset(realism.WINDOWS)  # measured over the images of a setting, not per image
+LOWER_IS_BETTER = frozenset({"st-lpips-vgg", "ms-gmsd", *SET_METRICS})
 MS_SSIM_MIN_SIDE = 161  # 4 halvings of an 11-pixel window
 HAARPSI_MIN_SIDE = 32  # halved once, then Haar filters of up to 16 pixels
 
@@ -67,24 +75,53 @@ class Reference:
 
     def __init__(self, rgb: np.ndarray) -> None:
         self.rgb = rgb
+        self.decoded = _Decoded(rgb)  # the original seen as a decoding: its tensor, its VGG maps
 
     @property
     def num_pixels(self) -> int:
         return self.rgb.shape[0] * self.rgb.shape[1]
+
+    @property
+    def tensor(self) -> torch.Tensor:
+        return self.decoded.tensor
+
+    def measure(self, rgb: np.ndarray, keys: tuple[str, ...]) -> dict[str, float | np.ndarray]:
+        """Every metric in ``keys`` of the decoded ``rgb`` against this reference: a number per
+        key, except for :data:`SET_METRICS`, whose value is the decoding's window features."""
+        if rgb.shape != self.rgb.shape:
+            raise AecError(f"decoded image is {rgb.shape}, the original {self.rgb.shape}")
+        decoded = _Decoded(rgb)
+        return {k: _MEASURES[k](self, decoded) for k in keys}
+
+    def window_features(self, key: str) -> np.ndarray:
+        """The original's own features for the set metric ``key``."""
+        return _window_features(self, self.decoded, key)
+
+
+class _Decoded:
+    """A decoding and, computed when first asked, its tensor and its VGG maps."""
+
+    def __init__(self, rgb: np.ndarray) -> None:
+        self.rgb = rgb
 
     @functools.cached_property
     def tensor(self) -> torch.Tensor:
         return _tensor(self.rgb)
 
     @functools.cached_property
-    def lpips_features(self) -> list[torch.Tensor]:
-        return _lpips_features(self.tensor)
+    def vgg_maps(self) -> list[torch.Tensor]:
+        """The VGG trunk's five maps of the image in [0, 1]: the first half of ``LPIPS.forward``."""
+        import torch
 
-    def measure(self, rgb: np.ndarray, keys: tuple[str, ...]) -> dict[str, float]:
-        """Every metric in ``keys`` of the decoded ``rgb`` against this reference."""
-        if rgb.shape != self.rgb.shape:
-            raise AecError(f"decoded image is {rgb.shape}, the original {self.rgb.shape}")
-        return {k: _MEASURES[k](self, rgb) for k in keys}
+        model = _lpips_model()
+        with torch.no_grad():
+            return list(model.net.forward(model.scaling_layer(2 * self.tensor - 1)))
+
+    @functools.cached_property
+    def lpips_features(self) -> list[torch.Tensor]:
+        normalize_tensor = require("stlpips_pytorch.utils", "the st-lpips metric").normalize_tensor
+
+        return [normalize_tensor(f) for f in self.vgg_maps]
 
 
 def _tensor(rgb: np.ndarray) -> torch.Tensor:
@@ -93,34 +130,34 @@ def _tensor(rgb: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None].float().div_(255)
 
 
-def _ms_ssim(ref: Reference, rgb: np.ndarray) -> float:
-    if min(rgb.shape[:2]) < MS_SSIM_MIN_SIDE:
+def _ms_ssim(ref: Reference, dec: _Decoded) -> float:
+    if min(dec.rgb.shape[:2]) < MS_SSIM_MIN_SIDE:
         return float("nan")
     import torch
 
     ms_ssim = require("pytorch_msssim", "the ms-ssim metric").ms_ssim
     with torch.no_grad():
-        return float(ms_ssim(ref.tensor * 255, _tensor(rgb) * 255, data_range=255))
+        return float(ms_ssim(ref.tensor * 255, dec.tensor * 255, data_range=255))
 
 
-def _ms_gmsd(ref: Reference, rgb: np.ndarray) -> float:
+def _ms_gmsd(ref: Reference, dec: _Decoded) -> float:
     import torch
 
     piq = require("piq", "the ms-gmsd metric")
 
     with torch.no_grad():
-        return float(piq.multi_scale_gmsd(ref.tensor, _tensor(rgb), data_range=1.0))
+        return float(piq.multi_scale_gmsd(ref.tensor, dec.tensor, data_range=1.0))
 
 
-def _haarpsi(ref: Reference, rgb: np.ndarray) -> float:
-    if min(rgb.shape[:2]) < HAARPSI_MIN_SIDE:
+def _haarpsi(ref: Reference, dec: _Decoded) -> float:
+    if min(dec.rgb.shape[:2]) < HAARPSI_MIN_SIDE:
         return float("nan")
     import torch
 
     piq = require("piq", "the haarpsi metric")
 
     with torch.no_grad():
-        return float(piq.haarpsi(_tensor(rgb), ref.tensor, data_range=1.0))
+        return float(piq.haarpsi(dec.tensor, ref.tensor, data_range=1.0))
 
 
 @functools.cache
@@ -136,31 +173,25 @@ def _lpips_model() -> torch.nn.Module:
         raise missing(e, "the st-lpips metric") from None
 
 
-def _lpips_features(x: torch.Tensor) -> list[torch.Tensor]:
-    """The normalised trunk features of ``x`` in [0, 1]: the first half of ``LPIPS.forward``."""
-    import torch
-
-    normalize_tensor = require("stlpips_pytorch.utils", "the st-lpips metric").normalize_tensor
-
-    model = _lpips_model()
-    with torch.no_grad():
-        return [normalize_tensor(f) for f in model.net.forward(model.scaling_layer(2 * x - 1))]
-
-
-def _st_lpips(ref: Reference, rgb: np.ndarray) -> float:
+def _st_lpips(ref: Reference, dec: _Decoded) -> float:
     """The second half of ``LPIPS.forward``, against the reference's kept features."""
     import torch
 
     model = _lpips_model()
     with torch.no_grad():
-        layers = zip(model.lins, ref.lpips_features, _lpips_features(_tensor(rgb)))
+        layers = zip(model.lins, ref.decoded.lpips_features, dec.lpips_features)
         return float(sum(lin((fa - fb) ** 2).mean(dim=(2, 3)) for lin, fa, fb in layers))
 
 
-_MEASURES: dict[str, Callable[[Reference, np.ndarray], float]] = {
-    "psnr-rgb": lambda ref, rgb: psnr(ref.rgb, rgb),
+def _window_features(ref: Reference, dec: _Decoded, key: str) -> np.ndarray:
+    return realism.window_features(dec.vgg_maps[-1], realism.WINDOWS[key])
+
+
+_MEASURES: dict[str, Callable[[Reference, _Decoded], float | np.ndarray]] = {
+    "psnr-rgb": lambda ref, dec: psnr(ref.rgb, dec.rgb),
     "ms-ssim-rgb": _ms_ssim,
     "st-lpips-vgg": _st_lpips,
     "ms-gmsd": _ms_gmsd,
     "haarpsi": _haarpsi,
+    **{k: functools.partial(_window_features, key=k) for k in realism.WINDOWS},
 }

@@ -10,8 +10,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from codec.errors import AecError
-from codec.evaluate import codecs, dataset, metrics, plots, report, sweep
+from codec.evaluate import codecs, dataset, metrics, plots, realism, report, sweep
 
 DEFAULT_METRICS = ("psnr", "ms-ssim", "perceptual")
 
@@ -47,11 +49,29 @@ def evaluate(req: Request, say: Callable[[str], None]) -> Outcome:
     adapters = select(req.codecs, req.settings, req.weights_dir, say)
     anchors = [report.load_anchor(p) for p in anchor_files(req.anchors)]
     tasks = sweep.plan(images, adapters, req.weights_dir)
-    measurements, reused = sweep.run(tasks, metric_keys, sweep.Cache(req.out_dir / "cache"), req.jobs, req.progress)
-    curves = [report.curve(a.name, a.description(), [m for m in measurements if m.codec == a.name], metric_keys)
+    cache = sweep.Cache(req.out_dir / "cache")
+    measurements, reused = sweep.run(tasks, metric_keys, cache, req.jobs, req.progress)
+    per_image = tuple(k for k in metric_keys if k not in metrics.SET_METRICS)
+    set_keys = [k for k in metric_keys if k in metrics.SET_METRICS]
+    originals = sweep.originals(images, set_keys, cache) if set_keys else {}
+    curves = [report.curve(a.name, a.description(), [m for m in measurements if m.codec == a.name], per_image,
+                           _set_results([t for t in tasks if t.codec == a.name], set_keys, originals, cache))
               for a in adapters]
-    files = _write(req.out_dir, measurements, metric_keys, curves, anchors, _title(req.inputs, len(images)))
+    files = _write(req.out_dir, measurements, per_image, curves, anchors, _title(req.inputs, len(images)))
     return Outcome(len(measurements) - reused, reused, files)
+
+
+def _set_results(tasks: list[sweep.Task], set_keys: list[str], originals: dict[str, dict[str, np.ndarray]],
+                 cache: sweep.Cache) -> dict[str, dict[int, float]]:
+    """Per set metric and setting: the Fréchet distance between the windows of all originals and
+    those of all decodings at that setting."""
+    out: dict[str, dict[int, float]] = {k: {} for k in set_keys}
+    for setting in dict.fromkeys(t.setting for t in tasks):
+        decoded = [cache.features(t.key) for t in tasks if t.setting == setting]
+        for k in set_keys:
+            out[k][setting] = realism.frechet_distance(np.concatenate([o[k] for o in originals.values()]),
+                                                       np.concatenate([d[k] for d in decoded]))
+    return out
 
 
 def select(names: Sequence[str] | None, settings: dict[str, tuple[int, ...]], weights_dir: str | None,

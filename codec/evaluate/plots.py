@@ -11,7 +11,7 @@ import itertools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from codec.evaluate.metrics import ms_ssim_db
+from codec.evaluate.metrics import SET_METRICS, ms_ssim_db
 from codec.extras import require
 from codec.evaluate.report import Curve
 
@@ -23,6 +23,10 @@ FIGURES: dict[str, list[tuple[str, str, str, Callable[[float], float]]]] = {
     "st-lpips-vgg": [("rd-st-lpips.png", "ST-LPIPS", "ST-LPIPS, VGG (lower is better)", float)],
     "ms-gmsd": [("rd-ms-gmsd.png", "MS-GMSD", "MS-GMSD (lower is better)", float)],
     "haarpsi": [("rd-haarpsi.png", "HaarPSI", "HaarPSI (higher is better)", float)],
+    "fd-vgg-256": [("rd-fd-256.png", "Fréchet distance, 256 px windows",
+                    "Fréchet distance of VGG features, 256 px windows (lower is better)", float)],
+    "fd-vgg-128": [("rd-fd-128.png", "Fréchet distance, 128 px windows",
+                    "Fréchet distance of VGG features, 128 px windows (lower is better)", float)],
 }
 
 
@@ -55,6 +59,8 @@ def _plot(curves: Sequence[Curve], anchors: Sequence[Curve], key: str, label: st
         ax.plot(c.results["bpp"], [transform(v) for v in c.results[key]], "o-", color=color, ms=4, lw=1.8,
                 label=c.name)
     ax.set(xlabel="bits per pixel (whole file)", ylabel=label, title=title, xlim=(0, max_bpp))
+    if key in SET_METRICS:  # distances over orders of magnitude
+        ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.savefig(path, bbox_inches="tight")

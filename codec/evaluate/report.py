@@ -61,14 +61,17 @@ def _values(m: Measurement, keys: Sequence[str]) -> dict[str, float]:
             "decoding_time": m.decoding_time}
 
 
-def curve(name: str, description: str, measurements: Sequence[Measurement], metric_keys: Sequence[str]) -> Curve:
-    """The curve of one codec's measurements (every image at every setting)."""
+def curve(name: str, description: str, measurements: Sequence[Measurement], metric_keys: Sequence[str],
+          set_results: dict[str, dict[int, float]] | None = None) -> Curve:
+    """The curve of one codec's measurements (every image at every setting); ``set_results``,
+    by key and setting, holds the values of the set metrics, which have no per-image values."""
     settings = tuple(dict.fromkeys(m.setting for m in measurements))
     images = tuple(dict.fromkeys(m.image for m in measurements))
     table = {(m.image, m.setting): _values(m, metric_keys) for m in measurements}
     keys = ("bpp", *metric_keys, *TIMES)
     per_image = {im: {k: [table[im, s][k] for s in settings] for k in keys} for im in images}
     means = {k: [float(np.mean([table[im, s][k] for im in images])) for s in settings] for k in keys}
+    means.update({k: [by_setting[s] for s in settings] for k, by_setting in (set_results or {}).items()})
     return Curve(name, description, means, settings, per_image)
 
 
@@ -105,13 +108,19 @@ def load_anchor(path: Path) -> Curve:
 
 def _quality(c: Curve, key: str) -> list[float]:
     values = c.results[key]
-    return [metrics.ms_ssim_db(v) for v in values] if key == "ms-ssim-rgb" else values
+    if key == "ms-ssim-rgb":
+        return [metrics.ms_ssim_db(v) for v in values]
+    if key in metrics.SET_METRICS:  # a distance over orders of magnitude, made to grow with quality
+        return [-10 * math.log10(max(v, 1e-12)) for v in values]
+    return values
 
 
 def bd_rate_markdown(curves: Sequence[Curve]) -> str:
-    """BD-rate of every codec (rows) against every other (columns), for PSNR and MS-SSIM in dB."""
+    """BD-rate of every codec (rows) against every other (columns), for PSNR, MS-SSIM in dB and,
+    when measured, the Fréchet distance of 256 px windows in dB."""
     parts = ["# BD-rate\n", BD_RATE_INTRO]
-    for key, title in (("psnr-rgb", "PSNR (RGB)"), ("ms-ssim-rgb", "MS-SSIM (RGB, in dB)")):
+    for key, title in (("psnr-rgb", "PSNR (RGB)"), ("ms-ssim-rgb", "MS-SSIM (RGB, in dB)"),
+                       ("fd-vgg-256", "Fréchet distance of VGG features of 256 px windows (in dB, -10 log10 FD)")):
         have = [c for c in curves if key in c.results]
         if len(have) < 2:
             continue

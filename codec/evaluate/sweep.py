@@ -58,10 +58,24 @@ class Task:
 
 
 class Cache:
-    """One JSON file per measurement, named by its key; written atomically."""
+    """One JSON file per measurement, named by its key, and beside it, for the set metrics, the
+    decoding's window features (``KEY.features.npz``, float16); written atomically."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+
+    def features(self, key: str) -> dict[str, np.ndarray]:
+        try:
+            with np.load(self.folder / f"{key}.features.npz") as f:
+                return {k: f[k].astype(np.float32) for k in f.files}
+        except (OSError, ValueError):
+            return {}
+
+    def put_features(self, key: str, features: dict[str, np.ndarray]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / f".{key}.{os.getpid()}.part.npz"
+        np.savez(tmp, **{k: v.astype(np.float16) for k, v in features.items()})
+        os.replace(tmp, self.folder / f"{key}.features.npz")
 
     def get(self, key: str) -> Measurement | None:
         try:
@@ -94,7 +108,7 @@ def _measuring_code_version() -> str:
     """This module, the metrics, the adapters and the metric libraries: any change re-measures."""
     here = Path(__file__).parent
     h = hashlib.sha256()
-    for name in ("sweep.py", "metrics.py", "codecs.py"):
+    for name in ("sweep.py", "metrics.py", "codecs.py", "realism.py"):
         h.update((here / name).read_bytes())
     for package in ("numpy", "torch", "pytorch-msssim", "piq", "stlpips-pytorch"):
         h.update(_version(package).encode())
@@ -117,21 +131,42 @@ def run(tasks: Sequence[Task], metric_keys: tuple[str, ...], cache: Cache, jobs:
     """
     from tqdm import tqdm
 
+    scalar_keys = {k for k in metric_keys if k not in metrics.SET_METRICS}
+    set_keys = set(metric_keys) & metrics.SET_METRICS
     cached = {t.key: m for t in tasks if (m := cache.get(t.key)) is not None}
-    done = {k: m for k, m in cached.items() if set(metric_keys) <= m.metrics.keys()}
+    done = {k: m for k, m in cached.items()
+            if scalar_keys <= m.metrics.keys() and (not set_keys or set_keys <= cache.features(k).keys())}
     todo = [t for t in tasks if t.key not in done]
     with tqdm(total=len(tasks), initial=len(done), disable=not progress, unit="measurement", file=sys.stderr,
               leave=False) as bar:
-        for t, m in _measure_all(todo, metric_keys, jobs):
+        for t, (m, features) in _measure_all(todo, metric_keys, jobs):
             if (old := cached.get(t.key)) is not None:
                 m = replace(m, metrics={**old.metrics, **m.metrics})
+            if features:
+                cache.put_features(t.key, {**cache.features(t.key), **features})
             cache.put(t.key, m)
             done[t.key] = m
             bar.update()
     return [done[t.key] for t in tasks], len(tasks) - len(todo)
 
 
-def _measure_all(tasks: list[Task], metric_keys: tuple[str, ...], jobs: int) -> Iterator[tuple[Task, Measurement]]:
+def originals(images: Sequence[dataset.ImageFile], set_keys: Sequence[str], cache: Cache) -> dict[str, dict[str, np.ndarray]]:
+    """Per image, the original's own window features for each set metric (cached like a
+    measurement, under the image's hash and the measuring code's version)."""
+    out = {}
+    for im in images:
+        key = _key(im.sha256, "original", _measuring_code_version())
+        have = cache.features(key)
+        if missing := [k for k in set_keys if k not in have]:
+            ref = _reference(im)
+            cache.put_features(key, {**have, **{k: ref.window_features(k) for k in missing}})
+            have = cache.features(key)  # as stored (float16), as a rerun will read them
+        out[im.name] = {k: have[k] for k in set_keys}
+    return out
+
+
+def _measure_all(tasks: list[Task], metric_keys: tuple[str, ...], jobs: int,
+                 ) -> Iterator[tuple[Task, tuple[Measurement, dict[str, np.ndarray]]]]:
     """(task, measurement) as each finishes, so that an interrupted sweep has cached all it finished."""
     if not tasks:
         return
@@ -169,8 +204,9 @@ def _set_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
-def measure(task: Task, metric_keys: tuple[str, ...]) -> Measurement:
-    """Encode, decode and measure one image at one setting of one codec."""
+def measure(task: Task, metric_keys: tuple[str, ...]) -> tuple[Measurement, dict[str, np.ndarray]]:
+    """Encode, decode and measure one image at one setting of one codec: the measurement, and
+    the decoding's window features for the set metrics among ``metric_keys``."""
     ref = _reference(task.image)
     adapter = _ready_adapter(task.codec, task.weights_dir)
     try:
@@ -182,8 +218,11 @@ def measure(task: Task, metric_keys: tuple[str, ...]) -> Measurement:
     except (OSError, ValueError, RuntimeError, AecError) as e:
         raise AecError(f"{task.image.path}: {task.codec} at setting {task.setting}: {e}") from None
     h, w = ref.rgb.shape[:2]
+    values = ref.measure(decoded, metric_keys)
+    features = {k: v for k, v in values.items() if k in metrics.SET_METRICS}
+    scalars = {k: v for k, v in values.items() if k not in metrics.SET_METRICS}
     return Measurement(task.image.name, task.image.sha256, w, h, task.codec, task.setting, len(data),
-                       t1 - t0, t2 - t1, ref.measure(decoded, metric_keys))
+                       t1 - t0, t2 - t1, scalars), features
 
 
 @functools.lru_cache(maxsize=1)

@@ -56,7 +56,8 @@ class CropSampler:
         with Image.open(path) as im:
             return im.convert("RGB"), is_clean(im)
 
-    def sample(self) -> np.ndarray:
+    def _draw(self) -> tuple[int, int, int, int, bool]:
+        """Where the next crop comes from: image, window side, left, top, flipped."""
         i = self.rng.choices(range(len(self.images)), cum_weights=self.cum_areas)[0]
         im = self.images[i]
         lo, hi = self.downscale[0], 1.0 if self.clean[i] else self.downscale[1]
@@ -65,15 +66,22 @@ class CropSampler:
         window = min(round(self.crop / s), *im.size)
         left = self.rng.randint(0, im.width - window)
         top = self.rng.randint(0, im.height - window)
-        patch = im.crop((left, top, left + window, top + window))
+        return i, window, left, top, self.rng.random() < 0.5
+
+    def _cut(self, i: int, window: int, left: int, top: int, flip: bool) -> np.ndarray:
+        patch = self.images[i].crop((left, top, left + window, top + window))
         if window != self.crop:
             patch = patch.resize((self.crop, self.crop), Image.Resampling.LANCZOS)
-        if self.rng.random() < 0.5:
+        if flip:
             patch = patch.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         return np.asarray(patch)
 
-    def batch(self, size: int) -> Tensor:
-        arr = np.stack([self.sample() for _ in range(size)])
+    def batch(self, size: int, share: range | None = None) -> Tensor:
+        """The next ``size`` crops, or only those at the positions in ``share``: each of the
+        processes that split a batch (:mod:`codec.train.distributed`) draws the whole batch from
+        the same stream and cuts its own crops."""
+        draws = [self._draw() for _ in range(size)]
+        arr = np.stack([self._cut(*draws[k]) for k in (share if share is not None else range(size))])
         return torch.from_numpy(arr).permute(0, 3, 1, 2).float().div_(255)
 
     def __len__(self) -> int:

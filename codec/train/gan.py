@@ -26,7 +26,7 @@ from codec.losses import (
 from codec.model import AecModel
 from codec.nn.discriminator import Discriminator
 from codec.perceptual import STLPIPS
-from codec.train import checkpoint, harness, precision
+from codec.train import checkpoint, distributed, harness, precision
 from codec.train.data import CropSampler, list_images, validation_sets
 from codec.train.schedule import cosine_lr
 
@@ -79,60 +79,85 @@ def load_discriminator(disc: Discriminator, path: Path) -> None:
         raise ValueError(f"{path} holds a discriminator for another latent width") from None
 
 
-def _check(loss: torch.Tensor, what: str, step: int) -> None:
+def check_finite(loss: torch.Tensor, what: str, step: int) -> None:
     if not torch.isfinite(loss):
         raise FloatingPointError(f"{what} loss is {float(loss.detach())} at step {step}; lower --lr")
 
 
 def gan_step(s: GanState, x: torch.Tensor, q: int, lr: float, cfg: GanConfig, lpips: STLPIPS,
-             dtype: str = "fp32") -> dict[str, float]:
+             dtype: str = "fp32", world: distributed.World = distributed.ALONE) -> dict[str, float]:
     """One discriminator step and, after the warm-up, one generator step first. ``lr`` is the
     generator's; the discriminator's follows the same schedule at ``d_lr / g_lr`` times it.
-    The networks run at ``dtype`` (a resolved precision), the losses in float32."""
+    The networks run at ``dtype`` (a resolved precision), the losses in float32. ``x`` is this
+    process's share of the batch; both networks' gradients are averaged over the processes."""
     with precision.autocast(dtype, x.device):
-        return _gan_step(s, x, q, lr, cfg, lpips)
+        return _gan_step(s, x, q, lr, cfg, lpips, world)
 
 
-def _gan_step(s: GanState, x: torch.Tensor, q: int, lr: float, cfg: GanConfig, lpips: STLPIPS) -> dict[str, float]:
+def _gan_step(s: GanState, x: torch.Tensor, q: int, lr: float, cfg: GanConfig, lpips: STLPIPS,
+              world: distributed.World) -> dict[str, float]:
     for opt, rate in ((s.g_opt, lr), (s.d_opt, lr * cfg.d_lr / cfg.g_lr)):
         for g in opt.param_groups:
             g["lr"] = rate
     with torch.no_grad():
         y_hat = s.model.latent(s.model.g_a(x), q)[0]
-    # A short run is not spent warming up: at most a quarter of the steps.
-    train_generator = s.step >= min(cfg.d_warmup_steps, cfg.max_steps // 4)
+    train_generator = generator_trains(s.step, cfg)
     with torch.set_grad_enabled(train_generator):
         x_fake = s.model.g_s_gan(y_hat).float()
     stats: dict[str, float] = {}
     if train_generator:
-        s.disc.requires_grad_(False)
-        fake_logits, fake_features = s.disc(x_fake, y_hat)
-        with torch.no_grad():
-            _, real_features = s.disc(x, y_hat)
-        terms = {
-            "mse": cfg.mse_weight * 255**2 * torch.mean((x_fake - x) ** 2),
-            "perceptual": cfg.perceptual_weight * lpips(x_fake, x).float().mean(),
-            "adversarial": cfg.adversarial_weight * generator_adversarial_loss(fake_logits.float()),
-            "feature_matching": cfg.feature_matching_weight * feature_matching(
-                [f.float() for f in real_features], [f.float() for f in fake_features]),
-        }
+        terms = generator_terms(s.disc, lpips, cfg, x_fake, x, y_hat)
         g_loss = sum(terms.values())
-        _check(g_loss, "generator", s.step)
+        check_finite(g_loss, "generator", s.step)
         s.g_opt.zero_grad(set_to_none=True)
         g_loss.backward()
+        world.average_gradients(list(s.model.g_s_gan.parameters()))
         torch.nn.utils.clip_grad_norm_(s.model.g_s_gan.parameters(), cfg.clip)
         s.g_opt.step()
-        s.disc.requires_grad_(True)
         stats = {"g_loss": float(g_loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
-    real_logits, _ = s.disc(x, y_hat)
-    fake_logits, _ = s.disc(x_fake.detach(), y_hat)
-    d_loss = discriminator_loss(real_logits.float(), fake_logits.float())
-    _check(d_loss, "discriminator", s.step)
-    s.d_opt.zero_grad(set_to_none=True)
-    d_loss.backward()
-    s.d_opt.step()
+    d_loss = discriminator_step(s.disc, s.d_opt, x, x_fake.detach(), y_hat, world, s.step)
     s.step += 1
-    return {**stats, "d_loss": float(d_loss.detach())}
+    return {**stats, "d_loss": d_loss}
+
+
+def generator_trains(step: int, cfg: GanConfig) -> bool:
+    """Whether the warm-up, in which the discriminator learns alone, is over; a short run is not
+    spent warming up: at most a quarter of its steps."""
+    return step >= min(cfg.d_warmup_steps, cfg.max_steps // 4)
+
+
+def generator_terms(disc: Discriminator, lpips: STLPIPS, cfg: GanConfig, x_fake: torch.Tensor, x: torch.Tensor,
+                    y_hat: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The generator loss's weighted terms for decodings ``x_fake`` (float32) of ``x``; the
+    discriminator's weights get no gradient from them."""
+    disc.requires_grad_(False)
+    try:
+        fake_logits, fake_features = disc(x_fake, y_hat)
+        with torch.no_grad():
+            _, real_features = disc(x, y_hat)
+    finally:
+        disc.requires_grad_(True)
+    return {
+        "mse": cfg.mse_weight * 255**2 * torch.mean((x_fake - x) ** 2),
+        "perceptual": cfg.perceptual_weight * lpips(x_fake, x).float().mean(),
+        "adversarial": cfg.adversarial_weight * generator_adversarial_loss(fake_logits.float()),
+        "feature_matching": cfg.feature_matching_weight * feature_matching(
+            [f.float() for f in real_features], [f.float() for f in fake_features]),
+    }
+
+
+def discriminator_step(disc: Discriminator, d_opt: torch.optim.Optimizer, x: torch.Tensor, x_fake: torch.Tensor,
+                       y_hat: torch.Tensor, world: distributed.World, step: int) -> float:
+    """One step of the discriminator on originals ``x`` against (detached) decodings ``x_fake``."""
+    real_logits, _ = disc(x, y_hat)
+    fake_logits, _ = disc(x_fake, y_hat)
+    d_loss = discriminator_loss(real_logits.float(), fake_logits.float())
+    check_finite(d_loss, "discriminator", step)
+    d_opt.zero_grad(set_to_none=True)
+    d_loss.backward()
+    world.average_gradients(list(disc.parameters()))
+    d_opt.step()
+    return float(d_loss.detach())
 
 
 @torch.no_grad()
@@ -148,8 +173,9 @@ def validate(model: AecModel, x: torch.Tensor, realism: float, lpips: STLPIPS) -
 
 def train_gan(cfg: GanConfig, init: Path, resume: bool = False) -> Path:
     """Run stage 2 on top of the weights in ``init`` and export them with the GAN decoder to
-    ``out_dir/export``; returns that folder."""
+    ``out_dir/export``; returns that folder. Under torchrun, as stage 1 (:func:`codec.train.loop.train`)."""
     run = harness.Run(cfg)
+    world = run.world
     cfg = replace(cfg, precision=run.dtype)  # recorded as resolved
     s = GanState.create(cfg, init)
     digest = s.model.bitstream_hash()
@@ -159,9 +185,10 @@ def train_gan(cfg: GanConfig, init: Path, resume: bool = False) -> Path:
         s.load(ckpt_path)
     elif cfg.discriminator_from:
         load_discriminator(s.disc, Path(cfg.discriminator_from) / CHECKPOINT)
+    world.broadcast(s.model.g_s_gan, s.disc)
     lpips = STLPIPS("alex").to(run.device)
     sampler = CropSampler(list_images(cfg.train_dirs), cfg.crop, cfg.downscale, cfg.seed + s.step)
-    val_sets = validation_sets(cfg.val_dirs, 12, 2 * cfg.crop, run.device)
+    val_sets = validation_sets(cfg.val_dirs, 12, 2 * cfg.crop, run.device) if world.is_main else {}
     levels = list(range(1, s.model.config.num_levels + 1))
 
     def validate_all(decoder: str) -> dict[str, float]:
@@ -170,13 +197,13 @@ def train_gan(cfg: GanConfig, init: Path, resume: bool = False) -> Path:
                 for k, v in validate(s.model, x, realism, lpips).items()}
 
     # The folder is made only once the data is known to serve.
-    with harness.Session(cfg, s, lambda: s.save(ckpt_path, cfg)) as session:
+    with harness.Session(cfg, s, lambda: s.save(ckpt_path, cfg), world) as session:
         session.write({**run.describe(cfg), **(validate_all("fidelity") if s.step == 0 else {})})
         stats: dict[str, float] = {}
         while session.running():
             q = random.choice(levels)
             lr = cosine_lr(s.step, session.progress, cfg.g_lr, cfg.lr_min, 0)
-            stats = gan_step(s, run.batch(sampler.batch(cfg.batch)), q, lr, cfg, lpips, run.dtype)
+            stats = gan_step(s, run.batch(sampler.batch(cfg.batch, run.share)), q, lr, cfg, lpips, run.dtype, world)
             session.stepped(q=q, **{k: f"{v:.3f}" for k, v in stats.items() if k in ("perceptual", "d_loss")})
             record = {**stats, "q": q, "lr": lr} if s.step % 25 == 0 else {}
             if s.step % cfg.val_every == 0:
@@ -184,13 +211,18 @@ def train_gan(cfg: GanConfig, init: Path, resume: bool = False) -> Path:
             if record:
                 session.write(record)
         session.write({**stats, **validate_all("gan")})
-    return export_gan(s, cfg, init, Path(cfg.out_dir) / "export", digest)
+    out_dir = Path(cfg.out_dir) / "export"
+    if world.is_main:
+        export_gan(s, cfg, init, out_dir, digest, world)
+    world.leave()
+    return out_dir
 
 
-def export_gan(s: GanState, cfg: GanConfig, init: Path, out_dir: Path, digest: bytes) -> Path:
+def export_gan(s: GanState, cfg: GanConfig, init: Path, out_dir: Path, digest: bytes,
+               world: distributed.World = distributed.ALONE) -> Path:
     """Write ``init``'s weights plus the GAN decoder; the bitstream hash must not have moved."""
     previous = {k: v for k, v in weights.read_config(init).items() if k not in ("model", "bitstream_sha256_8")}
     model = s.model.to("cpu", memory_format=torch.contiguous_format)
-    if weights.export(model, out_dir, {**previous, "gan_training": harness.summary(s, cfg)}) != digest:
+    if weights.export(model, out_dir, {**previous, "gan_training": harness.summary(s, cfg, world)}) != digest:
         raise RuntimeError("the bitstream hash changed during stage 2; the frozen parts were modified")
     return out_dir

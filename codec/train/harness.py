@@ -1,6 +1,6 @@
-"""What both training stages share around their step: seeds and threads, the device and the
-precision, and a session of the run folder (its log, the progress bar, the checkpoint timer and
-the budget). Each stage keeps only its own state, step and validation."""
+"""What both training stages share around their step: seeds and threads, the processes and the
+device, the precision, and a session of the run folder (its log, the progress bar, the
+checkpoint timer and the budget). Each stage keeps only its own state, step and validation."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from codec.config import RunConfig
-from codec.train import precision
+from codec.train import distributed, precision
 
 
 class Progressing(Protocol):
@@ -26,13 +26,18 @@ class Progressing(Protocol):
 
 
 class Run:
-    """A stage's run on this machine: seeded, its threads set, its precision resolved."""
+    """A stage's run in this process: seeded (the same on every process, so that all draw the
+    same levels and crops), its threads set, its process group joined, its device and precision
+    resolved."""
 
     def __init__(self, cfg: RunConfig) -> None:
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
         torch.set_num_threads(cfg.threads)
-        self.device = precision.device(cfg.device)
+        self.world = distributed.World.from_environment()
+        self.device = self.world.device(precision.device(cfg.device))
+        self.share = self.world.share(cfg.batch)
+        self.world.join(self.device)
         self.dtype = precision.resolve(cfg.precision, self.device)
         self.memory_format = precision.memory_format(self.dtype)
 
@@ -42,39 +47,44 @@ class Run:
 
     def describe(self, cfg: RunConfig) -> dict[str, Any]:
         """The log's record of how this start runs (written at every start and resume)."""
-        return {"precision": self.dtype, "device": str(self.device), "threads": cfg.threads}
+        return {"precision": self.dtype, "device": str(self.device), "threads": cfg.threads,
+                "processes": self.world.size}
 
 
 class Session:
     """One start or resume of a run: appends to ``out_dir/log.jsonl``, shows a progress bar,
     keeps ``state.elapsed_s`` (resumed where the checkpoint left it), calls ``save`` every
-    ``ckpt_every_s`` and once more when the budget is spent (not when interrupted)."""
+    ``ckpt_every_s`` and once more when the budget is spent (not when interrupted). Of several
+    processes, rank 0 alone writes (the others' log, bar and saves do nothing), and its clock
+    is everyone's :attr:`progress`."""
 
-    def __init__(self, cfg: RunConfig, state: Progressing, save: Callable[[], None]) -> None:
-        self.cfg, self.state, self.save = cfg, state, save
+    def __init__(self, cfg: RunConfig, state: Progressing, save: Callable[[], None],
+                 world: distributed.World = distributed.ALONE) -> None:
+        self.cfg, self.state, self.save, self.world = cfg, state, save, world
         self._log: TextIO | None = None
+        self.progress = 0.0
 
     def __enter__(self) -> Session:
-        Path(self.cfg.out_dir).mkdir(parents=True, exist_ok=True)
-        self._log = (Path(self.cfg.out_dir) / "log.jsonl").open("a")
-        self._bar = tqdm(total=self.cfg.max_steps, initial=self.state.step, mininterval=5)
+        if self.world.is_main:
+            Path(self.cfg.out_dir).mkdir(parents=True, exist_ok=True)
+            self._log = (Path(self.cfg.out_dir) / "log.jsonl").open("a")
+        self._bar = tqdm(total=self.cfg.max_steps, initial=self.state.step, mininterval=5, disable=not self.world.is_main)
         self._t0 = time.monotonic() - self.state.elapsed_s
         self._last_save = time.monotonic()
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         try:
-            if kind is None:
+            if kind is None and self.world.is_main:
                 self.save()
         finally:
             self._bar.close()
-            self._log.close()
-
-    @property
-    def progress(self) -> float:
-        return self.cfg.progress(self.state.step, self.state.elapsed_s)
+            if self._log:
+                self._log.close()
 
     def running(self) -> bool:
+        """Whether the budget has time left; sets :attr:`progress`, the fraction spent."""
+        self.progress = self.world.agree(self.cfg.progress(self.state.step, self.state.elapsed_s))
         return self.progress < 1.0
 
     def stepped(self, **postfix: Any) -> None:
@@ -82,16 +92,19 @@ class Session:
         self.state.elapsed_s = time.monotonic() - self._t0
         self._bar.update(1)
         self._bar.set_postfix(**postfix, refresh=False)
-        if time.monotonic() - self._last_save > self.cfg.ckpt_every_s:
+        if self.world.is_main and time.monotonic() - self._last_save > self.cfg.ckpt_every_s:
             self.save()
             self._last_save = time.monotonic()
 
     def write(self, record: dict[str, Any]) -> None:
         """One line of the log, stamped with the step and the elapsed seconds."""
-        self._log.write(json.dumps({**record, "step": self.state.step, "elapsed_s": round(self.state.elapsed_s, 1)}) + "\n")
-        self._log.flush()
+        if self._log:
+            self._log.write(json.dumps({**record, "step": self.state.step, "elapsed_s": round(self.state.elapsed_s, 1)}) + "\n")
+            self._log.flush()
 
 
-def summary(state: Progressing, cfg: RunConfig) -> dict[str, Any]:
-    """What an export records of its run: steps, CPU-hours and the whole configuration."""
-    return {"steps": state.step, "cpu_hours": round(state.elapsed_s * cfg.threads / 3600, 2), "config": asdict(cfg)}
+def summary(state: Progressing, cfg: RunConfig, world: distributed.World = distributed.ALONE) -> dict[str, Any]:
+    """What an export records of its run: steps, CPU-hours (of all its processes) and the whole
+    configuration."""
+    return {"steps": state.step, "cpu_hours": round(state.elapsed_s * cfg.threads * world.size / 3600, 2),
+            "processes": world.size, "config": asdict(cfg)}

@@ -22,12 +22,12 @@ import numpy as np
 import torch
 from torch.profiler import record_function
 
-from codec import api, image, weights
+from codec import api, entropy, image, weights
 from codec.config import ModelConfig, TrainConfig
 from codec.extras import require
 from codec.losses import contractive_penalty, psnr_db, rate_distortion
 from codec.model import AecModel, ForwardOutput
-from codec.train import checkpoint, harness, precision
+from codec.train import checkpoint, distributed, harness, precision
 from codec.train.data import CropSampler, list_images, validation_sets
 from codec.train.schedule import cosine_lr
 
@@ -154,14 +154,17 @@ def _optimizer(cfg: TrainConfig, params: list[torch.nn.Parameter]) -> torch.opti
     raise ValueError(f"unknown optimizer {cfg.optimizer!r} (known: adam, soap)")
 
 
-def train_step(s: State, x: torch.Tensor, q: int, lr: float, cfg: TrainConfig, dtype: str = "fp32") -> StepStats:
+def train_step(s: State, x: torch.Tensor, q: int, lr: float, cfg: TrainConfig, dtype: str = "fp32",
+               world: distributed.World = distributed.ALONE) -> StepStats:
     """One step at ``dtype`` (a resolved precision): the transforms under its autocast; the
     rate term and the contractive finite difference in float32, since a difference of two
-    bfloat16 outputs ``eps`` apart would be mostly rounding. The named ranges are what
-    ``examples/profile_step.py`` reports."""
+    bfloat16 outputs ``eps`` apart would be mostly rounding. ``x`` is this process's share of
+    the batch (all of it when alone). The named ranges are what ``examples/profile_step.py``
+    reports."""
     for g in s.opt.param_groups:
         g["lr"] = lr
-    with precision.autocast(dtype, x.device):
+    crops = world.share(x.shape[0] * world.size)
+    with precision.autocast(dtype, x.device), entropy.training_noise([noise_seed(cfg.seed, s.step, k) for k in crops]):
         with record_function("g_a"):
             y = s.model.g_a(x)
         with record_function("quantize"):
@@ -170,21 +173,29 @@ def train_step(s: State, x: torch.Tensor, q: int, lr: float, cfg: TrainConfig, d
             x_hat = s.model.g_s(y_hat)
     with record_function("rate-distortion"):
         rd = rate_distortion(ForwardOutput(x_hat.float(), y_likelihoods, z_likelihoods), x, cfg.model.lambdas[q - 1])
-    with record_function("contractive"):
-        y1 = y[:1] if dtype == "fp32" else s.model.g_a(x[:1])
-        penalty = contractive_penalty(s.model.g_a, x[:1], y1, cfg.contractive_eps)
-    loss = rd.loss + cfg.contractive_weight * penalty
+    loss = rd.loss
+    # On the batch's first crop, by the process that holds it; the average over processes
+    # then divides its weight by their number, which it carries.
+    penalty = torch.zeros(())
+    if crops.start == 0:
+        with record_function("contractive"):
+            y1 = y[:1] if dtype == "fp32" else s.model.g_a(x[:1])
+            penalty = contractive_penalty(s.model.g_a, x[:1], y1, cfg.contractive_eps)
+        loss = loss + cfg.contractive_weight * world.size * penalty
     if not torch.isfinite(loss):
         raise FloatingPointError(f"loss is {float(loss.detach())} at step {s.step}; lower --lr")
     with record_function("backward"):
         s.opt.zero_grad(set_to_none=True)
         loss.backward()
     with record_function("optimizer"):
-        torch.nn.utils.clip_grad_norm_(s.opt.param_groups[0]["params"], cfg.clip)
+        params = s.opt.param_groups[0]["params"]
+        world.average_gradients(params)
+        torch.nn.utils.clip_grad_norm_(params, cfg.clip)
         s.opt.step()
     with record_function("aux"):
         s.aux_opt.zero_grad(set_to_none=True)
         s.model.latent.aux_loss().backward()
+        world.average_gradients(s.aux_opt.param_groups[0]["params"])
         s.aux_opt.step()
     with record_function("ema"):
         update_ema(s.ema, s.model, s.step, cfg.ema_decay)
@@ -193,9 +204,16 @@ def train_step(s: State, x: torch.Tensor, q: int, lr: float, cfg: TrainConfig, d
                      float(penalty.detach()))
 
 
+def noise_seed(seed: int, step: int, crop: int) -> int:
+    """The seed of the training noise of crop ``crop`` of step ``step``'s batch."""
+    return hash((seed, step, crop)) & 0xFFFF_FFFF_FFFF
+
+
 def train(cfg: TrainConfig, init: Path | None = None, resume: bool = False) -> Path:
-    """Run stage 1 and export the EMA weights to ``out_dir/export``; returns that folder."""
+    """Run stage 1 and export the EMA weights to ``out_dir/export``; returns that folder. Under
+    torchrun, every process trains its share of each batch and rank 0 writes everything."""
     run = harness.Run(cfg)
+    world = run.world
     s = State.create(cfg, init)
     # With --init, the architecture is the weights'; the precision is recorded as resolved.
     cfg = replace(cfg, model=s.model.config, precision=run.dtype)
@@ -205,20 +223,21 @@ def train(cfg: TrainConfig, init: Path | None = None, resume: bool = False) -> P
     s.to(run.device, run.memory_format)  # before loading, so the optimizers' state lands there too
     if resume and ckpt_path.exists():
         s.load(ckpt_path, cfg)
+    world.broadcast(s.model, s.ema)
     sampler = CropSampler(list_images(cfg.train_dirs), cfg.crop, cfg.downscale, cfg.seed + s.step)
-    val_sets = validation_sets(cfg.val_dirs, 24, cfg.crop, run.device)
-    kodak = list_images([cfg.kodak_dir]) if cfg.kodak_dir else []
+    val_sets = validation_sets(cfg.val_dirs, 24, cfg.crop, run.device) if world.is_main else {}
+    kodak = list_images([cfg.kodak_dir]) if cfg.kodak_dir and world.is_main else []
     check_levels = [levels[1], levels[len(levels) // 2], levels[-1]]
 
     # The folder is made only once the data is known to serve.
-    with harness.Session(cfg, s, lambda: s.save(ckpt_path, cfg)) as session:
+    with harness.Session(cfg, s, lambda: s.save(ckpt_path, cfg), world) as session:
         session.write(run.describe(cfg))
         last_kodak = time.monotonic()
         while session.running():
             q = random.choices(levels, cfg.level_weights or None)[0]
-            x = run.batch(sampler.batch(cfg.batch))
+            x = run.batch(sampler.batch(cfg.batch, run.share))
             lr = cosine_lr(s.step, session.progress, cfg.lr, cfg.lr_min, cfg.warmup_steps)
-            stats = train_step(s, x, q, lr, cfg, run.dtype)
+            stats = train_step(s, x, q, lr, cfg, run.dtype, world)
             session.stepped(q=q, bpp=f"{stats.bpp_estimate:.3f}", psnr=f"{stats.psnr_db:.2f}", lr=f"{lr:.1e}")
             record = {**stats._asdict(), "q": q, "lr": lr} if s.step % 50 == 0 else {}
             if val_sets and s.step % cfg.val_every == 0:
@@ -230,11 +249,16 @@ def train(cfg: TrainConfig, init: Path | None = None, resume: bool = False) -> P
                 session.write(record)
         final = kodak_figures(s.ema, kodak, levels) if kodak else {}
         session.write({**(validate_all(s.ema, val_sets, check_levels) if s.step % cfg.val_every else {}), **final})
-    return export_run(s, cfg, Path(cfg.out_dir) / "export", final)
+    out_dir = Path(cfg.out_dir) / "export"
+    if world.is_main:
+        export_run(s, cfg, out_dir, final, world)
+    world.leave()
+    return out_dir
 
 
-def export_run(s: State, cfg: TrainConfig, out_dir: Path, kodak: dict[str, float]) -> Path:
-    info = {**harness.summary(s, cfg), "kodak": kodak}
+def export_run(s: State, cfg: TrainConfig, out_dir: Path, kodak: dict[str, float],
+               world: distributed.World = distributed.ALONE) -> Path:
+    info = {**harness.summary(s, cfg, world), "kodak": kodak}
     weights.export(s.ema.to("cpu", memory_format=torch.contiguous_format), out_dir, {"training": info})
     return out_dir
 
