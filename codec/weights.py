@@ -64,6 +64,12 @@ def read_config(weights_dir: Path) -> dict[str, Any]:
         raise WeightsError(f"cannot read weights config {path}: {e}") from None
 
 
+def training_records(weights_dir: Path) -> dict[str, Any]:
+    """What a folder's config says of how it was trained (everything but the architecture and
+    the hash), for a later stage to carry into its own export."""
+    return {k: v for k, v in read_config(weights_dir).items() if k not in ("model", "bitstream_sha256_8")}
+
+
 def _refuse_pickles(weights_dir: Path) -> None:
     """Loading a pickle can run any code. aecodec never loads one, and refuses a folder holding
     one rather than let its owner believe a ``model.pt`` beside the safetensors is in use."""

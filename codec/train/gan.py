@@ -221,7 +221,7 @@ def train_gan(cfg: GanConfig, init: Path, resume: bool = False) -> Path:
 def export_gan(s: GanState, cfg: GanConfig, init: Path, out_dir: Path, digest: bytes,
                world: distributed.World = distributed.ALONE) -> Path:
     """Write ``init``'s weights plus the GAN decoder; the bitstream hash must not have moved."""
-    previous = {k: v for k, v in weights.read_config(init).items() if k not in ("model", "bitstream_sha256_8")}
+    previous = weights.training_records(init)
     model = s.model.to("cpu", memory_format=torch.contiguous_format)
     if weights.export(model, out_dir, {**previous, "gan_training": harness.summary(s, cfg, world)}) != digest:
         raise RuntimeError("the bitstream hash changed during stage 2; the frozen parts were modified")

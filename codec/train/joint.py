@@ -154,7 +154,7 @@ def train_joint(cfg: JointConfig, init: Path, resume: bool = False) -> Path:
         session.write({**stats, **validate_all()})
     out_dir = Path(cfg.out_dir) / "export"
     if world.is_main:
-        previous = {k: v for k, v in weights.read_config(init).items() if k not in ("model", "bitstream_sha256_8")}
+        previous = weights.training_records(init)
         weights.export(s.ema.to("cpu", memory_format=torch.contiguous_format), out_dir,
                        {**previous, "joint_training": harness.summary(s, cfg, world)})
     world.leave()
