@@ -64,6 +64,11 @@ class LoadedModel(NamedTuple):
         """Whether ``realism`` above 0 is available (and realism 1 the default of :func:`decode`)."""
         return self.model.g_s_gan is not None
 
+    @property
+    def num_levels(self) -> int:
+        """Its quality levels are 1 to this."""
+        return self.model.config.num_levels
+
 
 def load_model(weights_dir: str | Path | None = None) -> LoadedModel:
     """The model of a weights folder (the shipped weights by default), loaded once per folder."""
@@ -174,7 +179,7 @@ class _Encoding:
 
         self.weights_dir = weights_dir
         self.loaded = load_model(weights_dir)
-        self.levels = self.loaded.model.config.num_levels
+        self.levels = self.loaded.num_levels
         self.tile_size = tile_size or coding.default_tile_size(*self.pic.size)
         self._y: "torch.Tensor | None" = None
         self._alpha = image.pack_alpha(self.pic.alpha) if self.pic.alpha is not None else None

@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 import click
 
 from codec import __version__
-from codec.config import DEFAULT_QUALITY, NUM_LEVELS, ModelConfig
+from codec.config import DEFAULT_QUALITY, NUM_LEVELS, ModelConfig, lower_lambdas
 from codec.errors import AecError, AecWarning
 from codec.sources import IMAGE_SUFFIXES, as_bytes
 
@@ -268,8 +268,9 @@ def _guard(f: Callable) -> Callable:
 @main.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", help="Output file, - for stdout, or a folder for several inputs.")
-@click.option("-q", "--quality", type=click.FloatRange(1, NUM_LEVELS),
-              help=f"1 (smallest) to {NUM_LEVELS} (best); between two levels in hundredths, e.g. 4.25 "
+@click.option("-q", "--quality", type=click.FloatRange(1),
+              help=f"1 (smallest) to the weights' number of levels (best; {NUM_LEVELS} for the shipped weights); "
+                   "between two levels in hundredths, e.g. 4.25 "
                    f"[default: {DEFAULT_QUALITY}].")
 @click.option("--target-size", callback=lambda _c, _p, v: _byte_count(v),
               help="Instead of -q: the highest quality whose file is at most this size (bytes: 50000, 50k, 1.5M).")
@@ -447,6 +448,9 @@ def _level_weights(_ctx: click.Context, _param: click.Parameter, text: str | Non
 @click.option("--lr", type=click.FloatRange(0, min_open=True), help="Peak learning rate [default: 4e-4 for rd, 1e-4 for gan, 2e-5 for joint].")
 @click.option("--checkerboard", is_flag=True,
               help="rd: add a checkerboard context to the entropy model (also to --init's weights).")
+@click.option("--lower-levels", type=click.IntRange(1),
+              help="rd: add this many quality levels below the lowest (of --init's weights, or of a new model), "
+                   "for lower rates; every level's number moves up by as many.")
 @click.option("--level-weights", callback=_level_weights, metavar="W1,...,W8",
               help="rd: how often each quality level is drawn, e.g. 1,1,1,2,2,2,2,2 [default: uniform].")
 @click.option("--contractive-weight", type=click.FloatRange(0), help="rd, joint: weight of ||J_a||_F^2 [default: 0.001].")
@@ -472,7 +476,7 @@ def _level_weights(_ctx: click.Context, _param: click.Parameter, text: str | Non
 @_guard
 def train(ctx, train_dirs, stage, val_dirs, kodak_dir, out_dir, minutes, max_steps, channels, latent_channels,
           analysis_channels, synthesis_channels, crop,
-          batch, lr, checkerboard, level_weights, contractive_weight, optimizer, adversarial_weight, restart_decoder,
+          batch, lr, checkerboard, lower_levels, level_weights, contractive_weight, optimizer, adversarial_weight, restart_decoder,
           discriminator_from, threads, precision, device, seed, init, resume, verbosity) -> None:
     """Train on folders of images and export the weights (stage rd, then stage gan, optionally
     stage joint). Under torchrun, one run across its processes (README: "Training on several
@@ -490,6 +494,7 @@ def train(ctx, train_dirs, stage, val_dirs, kodak_dir, out_dir, minutes, max_ste
                   ("--checkerboard", checkerboard or None, "rd"), ("--latent-channels", latent_channels, "rd"),
                   ("--analysis-channels", analysis_channels, "rd"),
                   ("--synthesis-channels", synthesis_channels, "rd"), ("--level-weights", level_weights, "rd"),
+                  ("--lower-levels", lower_levels, "rd"),
                   ("--adversarial-weight", adversarial_weight, "gan joint"),
                   ("--discriminator", discriminator_from, "gan joint"), ("--restart-decoder", restart_decoder or None, "gan"),
                   ("--contractive-weight", contractive_weight, "rd joint"))
@@ -521,9 +526,10 @@ def train(ctx, train_dirs, stage, val_dirs, kodak_dir, out_dir, minutes, max_ste
                 raise Failure("--channels does not apply with --init: the weights set it "
                               "(--analysis-channels and --synthesis-channels widen them)")
             model = ModelConfig()
-            if latent_channels is None:
-                latent_channels = read_config(Path(init)).get("model", {}).get("latent_channels") if init else None
-            model = ModelConfig(channels=channels or model.channels, latent_channels=latent_channels or model.latent_channels,
+            init_model = ModelConfig.from_json(read_config(Path(init)).get("model", {})) if init else model
+            model = ModelConfig(channels=channels or model.channels,
+                                latent_channels=latent_channels or init_model.latent_channels,
+                                lambdas=lower_lambdas(init_model.lambdas, lower_levels or 0),
                                 analysis_channels=analysis_channels, synthesis_channels=synthesis_channels)
             cfg = TrainConfig(**common, kodak_dir=kodak_dir or "", optimizer=optimizer or "soap",
                               level_weights=level_weights or (), model=model.with_checkerboard() if checkerboard else model,

@@ -22,6 +22,12 @@ DEFAULT_QUALITY = 4
 Y_STRIDE, Z_STRIDE = 16, 64
 
 
+def lower_lambdas(lambdas: tuple[float, ...], k: int) -> tuple[float, ...]:
+    """``lambdas`` with ``k`` more levels below, continuing the spacing of the lowest two."""
+    ratio = lambdas[1] / lambdas[0]
+    return tuple(lambdas[0] * ratio ** -j for j in range(k, 0, -1)) + tuple(lambdas)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Architecture of a model; everything needed to rebuild it before loading weights."""

@@ -204,6 +204,17 @@ class LatentCodec(nn.Module):
         if self.context is None:
             self.context = CheckerboardContext(self.log_gain.shape[1])
 
+    def add_lower_levels(self, k: int) -> None:
+        """``k`` quality levels below the lowest, ahead of the others in the gain tables. Their
+        log-gains continue, per channel, the mean step of the lowest three levels, so each new
+        level quantizes coarser than the one above and training starts from a sensible rate."""
+        j = torch.arange(k, 0, -1, dtype=self.log_gain.dtype, device=self.log_gain.device)[:, None]
+        with torch.no_grad():
+            for name in ("log_gain", "log_inv_gain"):
+                table = getattr(self, name)
+                step = (table[2] - table[0]) / 2
+                setattr(self, name, nn.Parameter(torch.cat([table[0] - j * step, table])))
+
     def widen(self, m: int, lambdas: tuple[float, ...]) -> None:
         """``m`` latent channels, the new ones at zero: coded at mean zero with the narrowest table
         (a few bytes an image) until training puts them to use. The transforms on either side

@@ -99,6 +99,17 @@ class AecModel(nn.Module):
             self.g_s_gan = copy.deepcopy(self.g_s)
             self.config = dataclasses.replace(self.config, gan_decoder=True)
 
+    def add_lower_levels(self, lambdas: tuple[float, ...]) -> None:
+        """Quality levels below the lowest, for lower rates: ``lambdas`` are the model's own with
+        more in front. The old levels move up by as many; files of the old weights keep decoding
+        with those weights (training gives these new tables, a new bitstream hash)."""
+        k = len(lambdas) - self.config.num_levels
+        if k < 0 or tuple(lambdas[k:]) != self.config.lambdas:
+            raise ValueError(f"levels {lambdas} do not extend these weights' {self.config.lambdas} downwards")
+        if k:
+            self.latent.add_lower_levels(k)
+            self.config = dataclasses.replace(self.config, lambdas=tuple(lambdas))
+
     def widen_transforms(self, analysis: int, synthesis: int) -> None:
         """Give the encoder and the decoders these widths. The model codes and decodes exactly as
         before until training uses the new channels; the entropy model and the bitstream stay."""

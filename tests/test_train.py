@@ -125,6 +125,21 @@ def test_widened_model_trains_exports_and_must_be_resumed_as_wide(cli, photos, r
     assert r.returncode == 1 and b"resume with --synthesis-channels 12" in r.stderr
 
 
+def test_lower_levels_train_export_and_must_be_resumed_with_them(cli, photos, rd_run, tmp_path):
+    run = tmp_path / "low"
+    r = cli("train", photos[0], "--init", rd_run / "export", "--out", run, "--steps", "2", "--crop", "64",
+            "--batch", "2", "--lower-levels", "2", "--quiet")
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    before, after = (json.loads((w / "config.json").read_text())["model"]["lambdas"] for w in (rd_run / "export", run / "export"))
+    assert len(after) == len(before) + 2 and after[2:] == before and after[0] < after[1] < before[0]
+    aec, png = tmp_path / "x.aec", tmp_path / "x.png"
+    assert cli("encode", photos[0] / "coffee.jpg", "-o", aec, "-q", "1", "--weights", run / "export").returncode == 0
+    assert cli("decode", aec, "-o", png, "--weights", run / "export").returncode == 0
+    r = cli("train", photos[0], "--init", rd_run / "export", "--out", run, "--resume", "--steps", "3",
+            "--crop", "64", "--batch", "2")
+    assert r.returncode == 1 and b"resume with the --lower-levels the run started with" in r.stderr
+
+
 def test_gan_stage_adds_a_decoder_that_reads_the_same_files(cli, photos, rd_run, tmp_path):
     rd_weights, gan_run = rd_run / "export", tmp_path / "gan"
     r = cli("train", photos[0], "--stage", "gan", "--init", rd_weights, "--val", photos[1], "--out", gan_run,

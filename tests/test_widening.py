@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from codec import coding, weights
+from codec.config import lower_lambdas
 from codec.entropy import freeze_tables
 from codec.model import AecModel
 
@@ -74,3 +75,21 @@ def test_widened_latent_codes_and_decodes_the_same_image(astronaut: np.ndarray):
         assert out.y_likelihoods.log2().sum() - out_wide.y_likelihoods.log2().sum() < 1.0
     with pytest.raises(ValueError, match="cannot shrink"):
         wide.widen_latent(model.config.latent_channels)
+
+
+def test_lower_levels_code_coarser_and_leave_the_old_levels_alone(astronaut: np.ndarray):
+    """Levels added below the lowest: the old ones move up by as many and code the same latents;
+    each new one costs fewer bits than the one above it."""
+    model = weights.load(weights.default_weights_dir()).eval()
+    low = copy.deepcopy(model)
+    low.add_lower_levels(lower_lambdas(model.config.lambdas, 3))
+    assert low.config.num_levels == model.config.num_levels + 3 and low.config.lambdas[3:] == model.config.lambdas
+    assert low.config.lambdas[0] < low.config.lambdas[1] < low.config.lambdas[3]
+    x = torch.from_numpy(astronaut[:256, :256].copy()).permute(2, 0, 1)[None].float().div_(255)
+    with torch.no_grad():
+        for q in (1, model.config.num_levels):
+            assert torch.equal(low(x, q + 3).x_hat, model(x, q).x_hat)
+        bits = [float(-low(x, q).y_likelihoods.log2().sum()) for q in (1, 2, 3, 4)]
+    assert bits[0] < bits[1] < bits[2] < bits[3]
+    with pytest.raises(ValueError, match="do not extend"):
+        low.add_lower_levels(model.config.lambdas)

@@ -108,3 +108,9 @@ def summary(state: Progressing, cfg: RunConfig, world: distributed.World = distr
     configuration."""
     return {"steps": state.step, "cpu_hours": round(state.elapsed_s * cfg.threads * world.size / 3600, 2),
             "processes": world.size, "config": asdict(cfg)}
+
+
+def check_levels(num_levels: int, from_top: tuple[int, ...] = (7, 4, 1)) -> list[int]:
+    """The levels a run validates: the lowest, and those ``from_top`` counted down from the best
+    (1 is the best), so that the same trade-offs are logged when levels are added below."""
+    return sorted({1} | {max(1, num_levels + 1 - k) for k in from_top})

@@ -128,7 +128,7 @@ def train_joint(cfg: JointConfig, init: Path, resume: bool = False) -> Path:
     sampler = CropSampler(list_images(cfg.train_dirs), cfg.crop, cfg.downscale, cfg.seed + s.step)
     val_sets = validation_sets(cfg.val_dirs, 12, 2 * cfg.crop, run.device) if world.is_main else {}
     levels = list(range(1, s.model.config.num_levels + 1))
-    check_levels = [levels[1], levels[len(levels) // 2], levels[-1]]
+    check_levels = harness.check_levels(len(levels))
 
     def validate_all() -> dict[str, float]:
         out = {}

@@ -91,6 +91,7 @@ class State:
     @classmethod
     def create(cls, cfg: TrainConfig, init: Path | None) -> State:
         model = (weights.load(init) if init else AecModel(cfg.model)).train()
+        model.add_lower_levels(cfg.model.lambdas)
         if cfg.model.checkerboard:
             model.add_checkerboard()
         model.widen_latent(cfg.model.latent_channels)
@@ -124,6 +125,9 @@ def _check_resumable(saved: dict, cfg: TrainConfig, path: Path) -> None:
     if saved_model.checkerboard != cfg.model.checkerboard:
         raise ValueError(f"{path} has another architecture: resume {'with' if saved_model.checkerboard else 'without'} "
                          "--checkerboard")
+    if (levels := len(saved_model.lambdas)) != cfg.model.num_levels:
+        raise ValueError(f"{path} has {levels} quality levels, this command {cfg.model.num_levels}: "
+                         "resume with the --lower-levels the run started with")
     for option, width, now in (("--latent-channels", saved_model.latent_channels, cfg.model.latent_channels),
                                ("--analysis-channels", saved_model.encoder_channels, cfg.model.encoder_channels),
                                ("--synthesis-channels", saved_model.decoder_channels, cfg.model.decoder_channels)):
@@ -227,7 +231,7 @@ def train(cfg: TrainConfig, init: Path | None = None, resume: bool = False) -> P
     sampler = CropSampler(list_images(cfg.train_dirs), cfg.crop, cfg.downscale, cfg.seed + s.step)
     val_sets = validation_sets(cfg.val_dirs, 24, cfg.crop, run.device) if world.is_main else {}
     kodak = list_images([cfg.kodak_dir]) if cfg.kodak_dir and world.is_main else []
-    check_levels = [levels[1], levels[len(levels) // 2], levels[-1]]
+    val_levels = harness.check_levels(len(levels))
 
     # The folder is made only once the data is known to serve.
     with harness.Session(cfg, s, lambda: s.save(ckpt_path, cfg), world) as session:
@@ -241,14 +245,14 @@ def train(cfg: TrainConfig, init: Path | None = None, resume: bool = False) -> P
             session.stepped(q=q, bpp=f"{stats.bpp_estimate:.3f}", psnr=f"{stats.psnr_db:.2f}", lr=f"{lr:.1e}")
             record = {**stats._asdict(), "q": q, "lr": lr} if s.step % 50 == 0 else {}
             if val_sets and s.step % cfg.val_every == 0:
-                record.update(validate_all(s.ema, val_sets, check_levels))
+                record.update(validate_all(s.ema, val_sets, val_levels))
             if kodak and time.monotonic() - last_kodak > cfg.kodak_every_s:
-                record.update(kodak_figures(s.ema, kodak, check_levels))
+                record.update(kodak_figures(s.ema, kodak, val_levels))
                 last_kodak = time.monotonic()
             if record:
                 session.write(record)
         final = kodak_figures(s.ema, kodak, levels) if kodak else {}
-        session.write({**(validate_all(s.ema, val_sets, check_levels) if s.step % cfg.val_every else {}), **final})
+        session.write({**(validate_all(s.ema, val_sets, val_levels) if s.step % cfg.val_every else {}), **final})
     out_dir = Path(cfg.out_dir) / "export"
     if world.is_main:
         export_run(s, cfg, out_dir, final, world)
