@@ -40,7 +40,8 @@ def classical_curve(img: Image.Image, fmt: str) -> tuple[np.ndarray, np.ndarray]
 @click.option("--json", "json_out", type=click.Path(dir_okay=False))
 def main(kodak: str, weights: str | None, json_out: str | None) -> None:
     files = sorted(Path(kodak).glob("*.png"))
-    rows = {q: {"bpp": [], "psnr": [], "jpeg": [], "webp": [], "enc_s": [], "dec_s": []} for q in range(1, 9)}
+    levels = range(1, codec.load_model(weights).num_levels + 1)
+    rows = {q: {"bpp": [], "psnr": [], "jpeg": [], "webp": [], "enc_s": [], "dec_s": []} for q in levels}
     for f in files:
         img = Image.open(f).convert("RGB")
         ref = np.asarray(img)

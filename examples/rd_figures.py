@@ -6,8 +6,9 @@ Two runs of ``aecodec eval`` (a rerun reuses every finished measurement):
 
 1. every codec at every setting, PSNR, MS-SSIM and MS-GMSD, with the published curves, into
    ``results/kodak``: the RD plots and the BD-rate table;
-2. aecodec's three decoders (realism 0, 0.5 and 1) at quality 2, 4 and 6 with the perceptual
-   metrics too (ST-LPIPS on VGG is the expensive one), into ``results/kodak-realism``.
+2. aecodec's three decoders (realism 0, 0.5 and 1) at the levels six, four and two below the
+   best (7, 9 and 11 of thirteen levels; 2, 4 and 6 of eight) with the perceptual metrics too (ST-LPIPS on VGG is the
+   expensive one), into ``results/kodak-realism``.
 
 The figures and tables the README shows are copied into ``examples/figures/``, with a BD-rate
 table of aecodec against the published curves (``kodak-bd-rate-published.md``; their rates count
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import click
 
+import codec
 from codec.evaluate.pipeline import Request, evaluate
 from codec.evaluate.report import bd_rate_markdown, load_anchor
 
@@ -40,11 +42,13 @@ FIGURES = ROOT / "examples" / "figures"
 @click.option("--jobs", type=click.IntRange(1), default=1)
 def main(kodak: Path, jobs: int) -> None:
     anchors = tuple(p for p in (ANCHORS / f"{name}.json" for name in SHOWN_ANCHORS) if p.exists())
+    best = codec.load_model().num_levels
+    realism_levels = (best - 6, best - 4, best - 2)
     runs = {
         "kodak": Request((kodak,), ROOT / "results" / "kodak", codecs=ALL_CODECS, metrics=("psnr", "ms-ssim", "ms-gmsd"),
                          anchors=anchors, jobs=jobs, progress=True),
         "kodak-realism": Request((kodak,), ROOT / "results" / "kodak-realism", codecs=DECODERS,
-                                 metrics=("psnr", "ms-ssim", "perceptual"), settings={c: (2, 4, 6) for c in DECODERS},
+                                 metrics=("psnr", "ms-ssim", "perceptual"), settings={c: realism_levels for c in DECODERS},
                                  jobs=jobs, progress=True),
     }
     FIGURES.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ from PIL import Image
 
 import codec
 from codec import container
-from codec.config import ModelConfig
+from codec.config import NUM_LEVELS, ModelConfig
 from codec.image import psnr
 from codec.errors import FormatError, WeightsError
 from codec.model import AecModel
@@ -24,7 +24,7 @@ def kodim23(kodak_dir) -> np.ndarray:
 def kodak_sweep(kodim23):
     """(bpp from the real file size, PSNR) of kodim23 at every quality."""
     out = []
-    for q in range(1, 9):
+    for q in range(1, NUM_LEVELS + 1):
         data = codec.encode(kodim23, quality=q)
         decoded = np.asarray(codec.decode(data, realism=0))
         assert decoded.shape == kodim23.shape and decoded.dtype == np.uint8

@@ -11,6 +11,7 @@ from PIL import Image, ImageOps
 import codec
 import codec.pillow
 from codec import container
+from codec.config import NUM_LEVELS
 
 
 @pytest.fixture(autouse=True)
@@ -98,5 +99,5 @@ def test_the_realism_option_picks_the_decoder(photo):
 def test_what_aecodec_cannot_code_is_an_oserror(photo):
     with pytest.raises(OSError, match="cannot write this image as .aec: .*CMYK"):
         saved(photo.convert("CMYK"))
-    with pytest.raises(OSError, match="quality must be a number from 1 to 8"):
-        saved(photo, quality=9)
+    with pytest.raises(OSError, match=f"quality must be a number from 1 to {NUM_LEVELS}"):
+        saved(photo, quality=NUM_LEVELS + 1)

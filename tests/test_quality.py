@@ -10,6 +10,7 @@ import pytest
 import codec
 from codec import container
 from codec.api import MAX_TARGET_ENCODES
+from codec.config import NUM_LEVELS
 from codec.errors import AecError, FormatError
 from codec.image import psnr
 
@@ -20,7 +21,7 @@ def photo(astronaut: np.ndarray) -> np.ndarray:
 
 
 def test_the_rate_grows_monotonically_with_the_quality(photo):
-    qualities = [1 + i / 4 for i in range(29)]  # 1, 1.25, ..., 8
+    qualities = [1 + i / 4 for i in range(4 * NUM_LEVELS - 3)]  # 1, 1.25, ..., the best level
     sizes = [len(codec.encode(photo, quality=q)) for q in qualities]
     assert all(a < b for a, b in zip(sizes, sizes[1:])), sizes
 
@@ -43,7 +44,7 @@ def test_an_integer_quality_writes_the_files_of_before(photo):
 
 
 def test_quality_is_coded_in_hundredths_within_the_levels(photo):
-    for bad in (4.333, 0.99, 8.01, True, "4"):
+    for bad in (4.333, 0.99, NUM_LEVELS + 0.01, True, "4"):
         with pytest.raises(AecError, match="quality"):
             codec.encode(photo, quality=bad)
 
@@ -74,7 +75,7 @@ def test_a_size_target_gives_the_largest_file_that_fits(photo, size):
     t = codec.encode_to_target(photo, size=size)
     assert t.met and len(t.data) <= size and t.encodes <= MAX_TARGET_ENCODES
     assert codec.info(t.data).quality == t.quality
-    if t.quality < 8:
+    if t.quality < NUM_LEVELS:
         assert len(codec.encode(photo, quality=round(t.quality + 0.01, 2))) > size
 
 
@@ -95,7 +96,7 @@ def test_an_unreachable_target_says_so(photo):
     small = codec.encode_to_target(photo, size=100)
     assert not small.met and small.quality == 1
     sharp = codec.encode_to_target(photo, psnr=80)
-    assert not sharp.met and sharp.quality == 8
+    assert not sharp.met and sharp.quality == NUM_LEVELS
     with pytest.raises(AecError, match="exactly one target"):
         codec.encode_to_target(photo, size=1000, psnr=30)
     with pytest.raises(AecError, match="positive number"):
