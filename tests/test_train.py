@@ -151,7 +151,7 @@ def test_gan_stage_adds_a_decoder_that_reads_the_same_files(cli, photos, rd_run,
     assert after["training"] == before["training"] and after["gan_training"]["steps"] == 8
     assert after["gan_training"]["config"]["adversarial_weight"] == 0.1
     log = [json.loads(line) for line in (gan_run / "log.jsonl").read_text().splitlines()]
-    assert "val_fidelity_q2_st_lpips" in log[0] and "val_gan_q6_psnr_db" in log[-1] and "perceptual" in log[-1]
+    assert "val_fidelity_q1_st_lpips" in log[0] and "val_gan_q1_psnr_db" in log[-1] and "perceptual" in log[-1]
 
     aec = tmp_path / "x.aec"  # written with the stage-1 weights, read by the stage-2 ones
     assert cli("encode", photos[1] / "ihc.png", "-o", aec, "--weights", rd_weights).returncode == 0
@@ -298,7 +298,7 @@ def test_joint_stage_trains_every_part_and_exports_a_new_bitstream(cli, photos, 
     assert after["gan_training"] == before["gan_training"] and after["joint_training"]["steps"] == 8
     assert after["joint_training"]["config"]["contractive_weight"] == 0.01
     log = [json.loads(line) for line in (joint_run / "log.jsonl").read_text().splitlines()]
-    assert "val_q2_psnr_db" in log[0] and "val_gan_q6_st_lpips" in log[-1] and "perceptual" in log[-1]
+    assert "val_q1_psnr_db" in log[0] and "val_gan_q1_st_lpips" in log[-1] and "perceptual" in log[-1]
 
     import torch
     from safetensors.torch import load_file
