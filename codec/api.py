@@ -7,13 +7,14 @@ loaded on the first ``encode`` or ``decode`` and kept for later calls.
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from codec import container, tiles
-from codec.config import DEFAULT_QUALITY, Z_STRIDE
+from codec.config import DEFAULT_QUALITY, NUM_LEVELS, Z_STRIDE
 from codec.errors import AecError, AecWarning, FormatError, WeightsError
 from codec.sources import FileLike, as_bytes
 
@@ -118,7 +119,8 @@ class Target:
     met: bool  # False when even the end of the quality range misses the target
 
 
-MAX_TARGET_ENCODES = 11  # one end of 1..8, then halving its 701 hundredths: 1 + ceil(log2(701)) encodes
+# One end of the shipped weights' range, then halving its hundredths (701 for levels 1..8, 1201 for 1..13).
+MAX_TARGET_ENCODES = 1 + math.ceil(math.log2(container.QUALITY_STEPS * (NUM_LEVELS - 1) + 1))
 
 
 def encode_to_target(source: image.ImageLike, *, bpp: float | None = None, size: int | None = None,
