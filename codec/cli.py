@@ -453,7 +453,7 @@ def _level_weights(_ctx: click.Context, _param: click.Parameter, text: str | Non
                    "for lower rates; every level's number moves up by as many.")
 @click.option("--level-weights", callback=_level_weights, metavar="W1,...,W8",
               help="rd: how often each quality level is drawn, e.g. 1,1,1,2,2,2,2,2 [default: uniform].")
-@click.option("--contractive-weight", type=click.FloatRange(0), help="rd, joint: weight of ||J_a||_F^2 [default: 0.001].")
+@click.option("--contractive-weight", type=click.FloatRange(0), help="rd, joint: weight of ||J_a||_F^2 [default: 0.01].")
 @click.option("--optimizer", type=click.Choice(["adam", "soap"]),
               help='rd: soap (the default; needs pytorch-optimizer: pip install "aecodec[train]") or adam.')
 @click.option("--adversarial-weight", type=click.FloatRange(0), help="gan, joint: weight of the adversarial loss [default: 0.05].")

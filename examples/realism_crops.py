@@ -1,7 +1,7 @@
 """The README's side-by-side pictures: original, fidelity decoder, GAN decoder (both from one
 file) and AVIF 4:4:4 at no more bytes, at each low quality asked for.
 
-    python examples/realism_crops.py ../shared/data/kodak ../shared/data/val/city100 [--quality 1 --quality 2] [--weights DIR]
+    python examples/realism_crops.py ../shared/data/kodak ../shared/data/val/city100 [--quality 3 --quality 5] [--weights DIR]
 
 Three Kodak crops, fine texture (kodim13), a face (kodim15), a house with text and flat walls
 (kodim08), and three val/city100 crops of facades and stone walls, where a decoder that invents
@@ -66,7 +66,7 @@ def sheet(crops: list[tuple[Path, tuple[int, int]]], quality: int, weights_dir: 
 @click.command()
 @click.argument("kodak", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("city", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--quality", "qualities", type=float, multiple=True, default=(1.0, 2.0), show_default=True)
+@click.option("--quality", "qualities", type=float, multiple=True, default=(3.0, 5.0), show_default=True)
 @click.option("--out-dir", default="examples", show_default=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--weights", "weights_dir", type=click.Path(exists=True, file_okay=False),
               help="Weights folder (default: the shipped weights), e.g. a run's export to judge it first.")

@@ -48,12 +48,12 @@ def cases() -> dict[str, tuple[Image.Image, float]]:
     meta.info["exif"] = exif.tobytes()
     meta.info["icc_profile"] = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     return {
-        "astronaut-rgb-q4": (Image.fromarray(astronaut[60:124, 180:276]), 4),
-        "camera-gray-q2": (Image.fromarray(camera[120:184, 200:264]), 2),
-        "coffee-odd-size-q8": (Image.fromarray(coffee[100:137, 200:251]), 8),
-        "astronaut-rgba-q6": (Image.fromarray(np.dstack([astronaut[300:364, 40:120], alpha])), 6),
-        "chelsea-exif-icc-q1": (meta, 1),
-        "coffee-between-levels-q5.5": (Image.fromarray(coffee[200:264, 300:396]), 5.5),  # a QUAL chunk
+        "astronaut-rgb-q9": (Image.fromarray(astronaut[60:124, 180:276]), 9),
+        "camera-gray-q7": (Image.fromarray(camera[120:184, 200:264]), 7),
+        "coffee-odd-size-q13": (Image.fromarray(coffee[100:137, 200:251]), 13),
+        "astronaut-rgba-q11": (Image.fromarray(np.dstack([astronaut[300:364, 40:120], alpha])), 11),
+        "chelsea-exif-icc-q1": (meta, 1),  # the lowest level
+        "coffee-between-levels-q10.5": (Image.fromarray(coffee[200:264, 300:396]), 10.5),  # a QUAL chunk
     }
 
 
