@@ -131,7 +131,7 @@ def test_corrupt_latent_is_refused(photo_png):
         codec.decode(container.pack(container.AecFile(f.header, wrong_shape)))
 
 
-@pytest.mark.parametrize("quality", [0, 9, 2.555, "3"])
+@pytest.mark.parametrize("quality", [0, NUM_LEVELS + 1, 2.555, "3"])
 def test_quality_out_of_range(photo_png, quality):
     with pytest.raises(codec.AecError, match="quality"):
         codec.encode(photo_png, quality=quality)

@@ -116,7 +116,7 @@ def test_errors_are_one_line_with_no_partial_output(cli, bad_inputs, args, match
 
 
 def test_usage_errors_exit_2(cli, photo_png):
-    assert cli("encode", photo_png, "--quality", "9").returncode == 2
+    assert cli("encode", photo_png, "--quality", "0").returncode == 2
     assert cli("frobnicate").returncode == 2
 
 

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 import codec
+from codec.config import NUM_LEVELS
 from codec.errors import AecError
 from codec.evaluate import codecs, metrics, pipeline
 from codec.image import psnr
@@ -48,7 +49,7 @@ def test_aec_adapter_is_the_public_api(crop):
     data = adapter.encode(crop, 5)
     assert data == codec.encode(crop, quality=5)
     assert np.array_equal(adapter.decode(data), np.asarray(codec.decode(data, realism=0)))
-    assert adapter.settings == tuple(range(1, 9))
+    assert adapter.settings == tuple(range(1, NUM_LEVELS + 1))
 
 
 @pytest.fixture()
@@ -79,8 +80,8 @@ def test_codec_names_and_settings_are_checked():
     for name in ("aec-r1.5", "aec-rx", "aecx"):
         with pytest.raises(AecError, match="unknown codec"):
             codecs.get(name)
-    with pytest.raises(AecError, match=r"aec: settings must be integers in 1\.\.8, got 0, 9"):
-        codecs.get("aec", settings=(0, 9))
+    with pytest.raises(AecError, match=rf"aec: settings must be integers in 1\.\.{NUM_LEVELS}, got 0, {NUM_LEVELS + 1}"):
+        codecs.get("aec", settings=(0, NUM_LEVELS + 1))
     assert codecs.get("jpeg", settings=(80, 20, 80)).settings == (20, 80)
     with pytest.raises(AecError, match="not among the codecs"):
         pipeline.select(["jpeg"], {"webp": (50,)}, None, print)
