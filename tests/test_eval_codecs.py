@@ -157,3 +157,14 @@ def test_default_sweeps_span_the_rate_range_on_kodak(kodak_dir):
             if adapter.name != "aec":
                 assert bpps[0] < (0.4 if adapter.name == "jpeg" else 0.3), (name, adapter.name, bpps)
                 assert bpps[-1] > 1.0, (name, adapter.name, bpps)
+
+
+def test_aecodec_sweeps_the_levels_of_the_weights_evaluated():
+    """0.10's weights (kept for its files) have eight levels, the shipped ones NUM_LEVELS."""
+    from codec.weights import default_weights_dir
+
+    older = default_weights_dir() / "previous-releases" / "794608e0a27305b7"
+    (adapter,) = pipeline.select(["aec"], {}, str(older), print)
+    assert adapter.settings == tuple(range(1, 9))
+    (adapter,) = pipeline.select(["aec-gan"], {}, None, print)
+    assert adapter.settings == tuple(range(1, NUM_LEVELS + 1))

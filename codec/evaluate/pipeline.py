@@ -83,7 +83,7 @@ def select(names: Sequence[str] | None, settings: dict[str, tuple[int, ...]], we
         raise AecError(f"--settings for {', '.join(stray)}, which is not among the codecs evaluated")
     adapters = []
     for name in chosen:
-        adapter = codecs.get(name, weights_dir, settings.get(name))
+        adapter = codecs.get(name, weights_dir, settings.get(name) or _levels_of(name, weights_dir))
         try:
             adapter.check()
         except codecs.Unavailable as e:
@@ -93,6 +93,16 @@ def select(names: Sequence[str] | None, settings: dict[str, tuple[int, ...]], we
             continue
         adapters.append(adapter)
     return adapters
+
+
+def _levels_of(name: str, weights_dir: str | None) -> tuple[int, ...] | None:
+    """aecodec's default sweep: every level of the weights evaluated, which need not have as many
+    as the shipped ones (0.10's had 8, 0.11's 13)."""
+    if not name.startswith("aec"):
+        return None
+    from codec import api
+
+    return tuple(range(1, api.load_model(weights_dir).num_levels + 1))
 
 
 def parse_settings(specs: Sequence[str]) -> dict[str, tuple[int, ...]]:
