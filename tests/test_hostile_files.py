@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import codec
+from codec.config import NUM_LEVELS
 from codec import container, image
 from codec.cli import DECODE_FORMATS
 from codec.config import ModelConfig
@@ -164,7 +165,7 @@ def named_cases(samples: dict[str, bytes], other_weights: bytes) -> dict[str, tu
         "strings-past-end": (header_field("<I", latn + 12, 2**32 - 1), FormatError, "LATN string lengths"),
         "latent-shape": (repack(latent=container.Latent((40, 40), lat.indexes_crc, lat.z_string, lat.y_string)),
                          FormatError, "latent shape"),
-        "quality-9": (repack(header=container.Header(**{**f.header.__dict__, "quality": 9})), FormatError, "quality"),
+        "quality-past-the-levels": (repack(header=container.Header(**{**f.header.__dict__, "quality": NUM_LEVELS + 1})), FormatError, "quality"),
         "unknown-critical-chunk": (with_crc(body + b"QQQQ" + struct.pack("<I", 1) + b"!"), UnsupportedError, "critical"),
         "duplicate-chunk": (with_crc(body + body[latn - 8 :]), FormatError, "duplicate"),
         "no-alpha-for-rgba": (container.pack(container.AecFile(fa.header, fa.latent)), FormatError, "ALPH"),

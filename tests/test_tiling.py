@@ -33,7 +33,7 @@ def kodim(kodak_dir) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def whole_and_tiled(kodim) -> tuple[bytes, bytes]:
-    return codec.encode(kodim, quality=4), codec.encode(kodim, quality=4, tile_size=256)
+    return codec.encode(kodim, quality=9), codec.encode(kodim, quality=9, tile_size=256)  # about 0.4 bpp
 
 
 def test_fused_transforms_compute_the_trained_ones(model, kodim):

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from codec.config import NUM_LEVELS
+
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory) -> tuple[Path, Path]:
@@ -241,12 +243,13 @@ def test_an_option_of_the_other_stage_is_refused(cli, photos, tmp_path):
 def test_level_weights_choose_the_levels_trained(cli, photos, rd_run, tmp_path):
     run = tmp_path / "q8"
     r = cli("train", photos[0], "--init", rd_run / "export", "--out", run, "--steps", "50", "--crop", "64",
-            "--batch", "2", "--level-weights", "0,0,0,0,0,0,0,1", "--quiet")
+            "--batch", "2", "--level-weights", ",".join(["0"] * (NUM_LEVELS - 1) + ["1"]), "--quiet")
     assert r.returncode == 0, r.stderr.decode()[-2000:]
-    assert [json.loads(line)["q"] for line in (run / "log.jsonl").read_text().splitlines() if '"q"' in line] == [8]
-    refused = b"--level-weights needs 8 weights, none negative, not all zero"
-    for weights, status, message in (("1,2", 1, refused), ("0,0,0,0,0,0,0,0", 1, refused),
-                                     ("1,1,1,1,1,1,1,-1", 1, refused), ("1,1,1,1,1,1,1,nan", 1, refused),
+    assert [json.loads(line)["q"] for line in (run / "log.jsonl").read_text().splitlines() if '"q"' in line] == [NUM_LEVELS]
+    refused = f"--level-weights needs {NUM_LEVELS} weights, none negative, not all zero".encode()
+    ones = ["1"] * (NUM_LEVELS - 1)
+    for weights, status, message in (("1,2", 1, refused), (",".join(["0"] * NUM_LEVELS), 1, refused),
+                                     (",".join(ones + ["-1"]), 1, refused), (",".join(ones + ["nan"]), 1, refused),
                                      ("a,b", 2, b"comma-separated")):
         r = cli("train", photos[0], "--out", tmp_path / "bad", "--steps", "1", "--level-weights", weights)
         assert r.returncode == status and message in r.stderr and b"Traceback" not in r.stderr, r.stderr
