@@ -206,13 +206,16 @@ class LatentCodec(nn.Module):
 
     def add_lower_levels(self, k: int) -> None:
         """``k`` quality levels below the lowest, ahead of the others in the gain tables. Their
-        log-gains continue, per channel, the mean step of the lowest three levels, so each new
+        log-gains continue, per channel, the mean step of the lowest three levels (or two), so each new
         level quantizes coarser than the one above and training starts from a sensible rate."""
         j = torch.arange(k, 0, -1, dtype=self.log_gain.dtype, device=self.log_gain.device)[:, None]
         with torch.no_grad():
             for name in ("log_gain", "log_inv_gain"):
                 table = getattr(self, name)
-                step = (table[2] - table[0]) / 2
+                top = min(2, len(table) - 1)  # the lowest three levels, or as many as there are
+                if top < 1:
+                    raise ValueError("levels can be added below two levels or more, not below one")
+                step = (table[top] - table[0]) / top
                 setattr(self, name, nn.Parameter(torch.cat([table[0] - j * step, table])))
 
     def widen(self, m: int, lambdas: tuple[float, ...]) -> None:
