@@ -451,7 +451,7 @@ def _level_weights(_ctx: click.Context, _param: click.Parameter, text: str | Non
 @click.option("--lower-levels", type=click.IntRange(1),
               help="rd: add this many quality levels below the lowest (of --init's weights, or of a new model), "
                    "for lower rates; every level's number moves up by as many.")
-@click.option("--level-weights", callback=_level_weights, metavar="W1,...,W8",
+@click.option("--level-weights", callback=_level_weights, metavar="W1,W2,...",
               help="rd: how often each quality level is drawn, e.g. 1,1,1,2,2,2,2,2 [default: uniform].")
 @click.option("--contractive-weight", type=click.FloatRange(0), help="rd, joint: weight of ||J_a||_F^2 [default: 0.01].")
 @click.option("--optimizer", type=click.Choice(["adam", "soap"]),

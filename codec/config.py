@@ -25,6 +25,8 @@ Y_STRIDE, Z_STRIDE = 16, 64
 
 def lower_lambdas(lambdas: tuple[float, ...], k: int) -> tuple[float, ...]:
     """``lambdas`` with ``k`` more levels below, continuing the spacing of the lowest two."""
+    if k and len(lambdas) < 2:
+        raise ValueError("levels can be added below two levels or more, not below one")
     ratio = lambdas[1] / lambdas[0]
     return tuple(lambdas[0] * ratio ** -j for j in range(k, 0, -1)) + tuple(lambdas)
 
