@@ -424,6 +424,19 @@ def _level_weights(_ctx: click.Context, _param: click.Parameter, text: str | Non
         raise click.BadParameter(f"{text!r} is not a comma-separated list of numbers") from None
 
 
+def _adversarial_weights(_ctx: click.Context, _param: click.Parameter,
+                         text: str | None) -> tuple[float, float | None] | None:
+    """One weight for every level, or LOWEST,BEST for one that runs geometrically between them."""
+    if text is None:
+        return None
+    weights = _level_weights(_ctx, _param, text)
+    if len(weights) > 2 or any(w < 0 for w in weights):
+        raise click.BadParameter(f"{text!r} is not one weight >= 0, or two (lowest level, best level)")
+    if len(weights) == 2 and 0 in weights:
+        raise click.BadParameter(f"{text!r}: two weights must both be above 0 (they run geometrically between)")
+    return weights[0], weights[1] if len(weights) == 2 else None
+
+
 @main.command()
 @click.argument("train_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--stage", type=click.Choice(["rd", "gan", "joint"]), default="rd", show_default=True,
@@ -456,7 +469,9 @@ def _level_weights(_ctx: click.Context, _param: click.Parameter, text: str | Non
 @click.option("--contractive-weight", type=click.FloatRange(0), help="rd, joint: weight of ||J_a||_F^2 [default: 0.01].")
 @click.option("--optimizer", type=click.Choice(["adam", "soap"]),
               help='rd: soap (the default; needs pytorch-optimizer: pip install "aecodec[train]") or adam.')
-@click.option("--adversarial-weight", type=click.FloatRange(0), help="gan, joint: weight of the adversarial loss [default: 0.05].")
+@click.option("--adversarial-weight", callback=_adversarial_weights, metavar="W | LOWEST,BEST",
+              help="gan, joint: weight of the adversarial loss [default: 0.05]; two, for the lowest level and the "
+                   "best, run geometrically across the levels (strong where the decoder must invent).")
 @click.option("--restart-decoder", is_flag=True,
               help="gan: start the GAN decoder from --init's fidelity decoder, not from its GAN decoder "
                    "(after stage 1 retrained the fidelity decoder, so that realism blends lie between the two).")
@@ -500,6 +515,8 @@ def train(ctx, train_dirs, stage, val_dirs, kodak_dir, out_dir, minutes, max_ste
                   ("--contractive-weight", contractive_weight, "rd joint"))
     if misplaced := [name for name, value, stages in stage_only if value is not None and stage not in stages.split()]:
         raise Failure(f"{', '.join(misplaced)} does not apply to --stage {stage}")
+    adversarial = ({"adversarial_weight": adversarial_weight[0], "adversarial_weight_best": adversarial_weight[1]}
+                   if adversarial_weight else {})
     try:
         if stage in ("gan", "joint") and not init:
             raise Failure(f"--stage {stage} needs --init, " + ("the weights whose bitstream it keeps" if stage == "gan" else
@@ -507,14 +524,14 @@ def train(ctx, train_dirs, stage, val_dirs, kodak_dir, out_dir, minutes, max_ste
         if stage == "gan":
             from codec.train.gan import train_gan
 
-            gan_options = {"g_lr": lr, "adversarial_weight": adversarial_weight, "discriminator_from": discriminator_from,
+            gan_options = {"g_lr": lr, **adversarial, "discriminator_from": discriminator_from,
                            "restart_decoder": restart_decoder or None}
             cfg = GanConfig(**common, **{k: v for k, v in gan_options.items() if v is not None})
             export_dir = train_gan(cfg, Path(init), resume)
         elif stage == "joint":
             from codec.train.joint import train_joint
 
-            joint_options = {"g_lr": lr, "adversarial_weight": adversarial_weight, "discriminator_from": discriminator_from,
+            joint_options = {"g_lr": lr, **adversarial, "discriminator_from": discriminator_from,
                              "contractive_weight": contractive_weight}
             cfg = JointConfig(**common, **{k: v for k, v in joint_options.items() if v is not None})
             export_dir = train_joint(cfg, Path(init), resume)

@@ -145,7 +145,18 @@ class GanConfig(RunConfig):
     mse_weight: float = 0.075 / 32  # k_M of HiFiC, per 255^2 MSE
     perceptual_weight: float = 1.0
     adversarial_weight: float = 0.05  # HiFiC's 0.15 cost up to 1.1 dB on Kodak for worse ST-LPIPS (MODEL_CARD.md)
+    # The adversarial weight at the best level, for one that falls with the rate (at low rates the
+    # decoder must invent, at high ones it need not); None keeps adversarial_weight at every level.
+    adversarial_weight_best: float | None = None
     feature_matching_weight: float = 1.0
+
+    def adversarial_at(self, q: int, num_levels: int) -> float:
+        """The adversarial weight at level ``q``: geometric from the lowest level's to the best's,
+        as the lambdas are."""
+        best = self.adversarial_weight if self.adversarial_weight_best is None else self.adversarial_weight_best
+        if num_levels == 1 or best == self.adversarial_weight:
+            return best
+        return self.adversarial_weight * (best / self.adversarial_weight) ** ((q - 1) / (num_levels - 1))
 
 
 @dataclass(frozen=True)

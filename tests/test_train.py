@@ -145,13 +145,14 @@ def test_lower_levels_train_export_and_must_be_resumed_with_them(cli, photos, rd
 def test_gan_stage_adds_a_decoder_that_reads_the_same_files(cli, photos, rd_run, tmp_path):
     rd_weights, gan_run = rd_run / "export", tmp_path / "gan"
     r = cli("train", photos[0], "--stage", "gan", "--init", rd_weights, "--val", photos[1], "--out", gan_run,
-            "--steps", "8", "--crop", "64", "--batch", "2", "--adversarial-weight", "0.1", "--quiet")
+            "--steps", "8", "--crop", "64", "--batch", "2", "--adversarial-weight", "0.1,0.02", "--quiet")
     assert r.returncode == 0, r.stderr.decode()[-2000:]
     gan_weights = gan_run / "export"
     before, after = (json.loads((w / "config.json").read_text()) for w in (rd_weights, gan_weights))
     assert after["model"]["gan_decoder"] and after["bitstream_sha256_8"] == before["bitstream_sha256_8"]
     assert after["training"] == before["training"] and after["gan_training"]["steps"] == 8
     assert after["gan_training"]["config"]["adversarial_weight"] == 0.1
+    assert after["gan_training"]["config"]["adversarial_weight_best"] == 0.02
     log = [json.loads(line) for line in (gan_run / "log.jsonl").read_text().splitlines()]
     assert "val_fidelity_q1_st_lpips" in log[0] and "val_gan_q1_psnr_db" in log[-1] and "perceptual" in log[-1]
 
@@ -234,6 +235,9 @@ def test_an_option_of_the_other_stage_is_refused(cli, photos, tmp_path):
     for option in ("--synthesis-channels", "--crop", "--batch", "--steps", "--threads"):  # --crop 0 meant the default
         r = cli("train", photos[0], "--out", tmp_path / "run", "--steps", "1", option, "0")
         assert r.returncode == 2 and b"Traceback" not in r.stderr and b"x>=1" in r.stderr, (option, r.stderr)
+    for value in ("0.1,0", "1,2,3", "-0.1", "a,b"):
+        r = cli("train", photos[0], "--stage", "gan", "--init", tmp_path, "--steps", "1", "--adversarial-weight", value)
+        assert r.returncode == 2 and b"Traceback" not in r.stderr and b"--adversarial-weight" in r.stderr, (value, r.stderr)
     for option, value in (("--minutes", "0"), ("--minutes", "-1"), ("--lr", "0"), ("--contractive-weight", "-1")):
         r = cli("train", photos[0], "--out", tmp_path / "run", "--steps", "1", option, value)  # 0 divided, -1 never ended
         assert r.returncode == 2 and b"Traceback" not in r.stderr and b"is not in the range" in r.stderr, (option, r.stderr)
@@ -318,3 +322,14 @@ def test_joint_stage_trains_every_part_and_exports_a_new_bitstream(cli, photos, 
     r = cli("decode", aec, "-o", tmp_path / "old.png", "--weights", gan_run / "export")
     assert r.returncode == 1 and b"Traceback" not in r.stderr and not (tmp_path / "old.png").exists()
 
+
+
+def test_the_adversarial_weight_falls_geometrically_from_the_lowest_level_to_the_best():
+    from codec.config import GanConfig
+
+    cfg = GanConfig(adversarial_weight=0.2, adversarial_weight_best=0.05)
+    weights = [cfg.adversarial_at(q, 5) for q in range(1, 6)]
+    assert weights[0] == pytest.approx(0.2) and weights[-1] == pytest.approx(0.05)
+    assert weights[2] == pytest.approx(0.1)  # the geometric mean, halfway
+    assert all(a > b for a, b in zip(weights, weights[1:]))
+    assert [GanConfig(adversarial_weight=0.2).adversarial_at(q, 5) for q in (1, 5)] == [0.2, 0.2]

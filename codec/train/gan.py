@@ -107,7 +107,7 @@ def _gan_step(s: GanState, x: torch.Tensor, q: int, lr: float, cfg: GanConfig, l
         x_fake = s.model.g_s_gan(y_hat).float()
     stats: dict[str, float] = {}
     if train_generator:
-        terms = generator_terms(s.disc, lpips, cfg, x_fake, x, y_hat)
+        terms = generator_terms(s.disc, lpips, cfg, x_fake, x, y_hat, cfg.adversarial_at(q, s.model.config.num_levels))
         g_loss = sum(terms.values())
         check_finite(g_loss, "generator", s.step)
         s.g_opt.zero_grad(set_to_none=True)
@@ -128,9 +128,10 @@ def generator_trains(step: int, cfg: GanConfig) -> bool:
 
 
 def generator_terms(disc: Discriminator, lpips: STLPIPS, cfg: GanConfig, x_fake: torch.Tensor, x: torch.Tensor,
-                    y_hat: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The generator loss's weighted terms for decodings ``x_fake`` (float32) of ``x``; the
-    discriminator's weights get no gradient from them."""
+                    y_hat: torch.Tensor, adversarial_weight: float) -> dict[str, torch.Tensor]:
+    """The generator loss's weighted terms for decodings ``x_fake`` (float32) of ``x``, the
+    adversarial one at the level's weight (:meth:`GanConfig.adversarial_at`); the discriminator's
+    weights get no gradient from them."""
     disc.requires_grad_(False)
     try:
         fake_logits, fake_features = disc(x_fake, y_hat)
@@ -141,7 +142,7 @@ def generator_terms(disc: Discriminator, lpips: STLPIPS, cfg: GanConfig, x_fake:
     return {
         "mse": cfg.mse_weight * 255**2 * torch.mean((x_fake - x) ** 2),
         "perceptual": cfg.perceptual_weight * lpips(x_fake, x).float().mean(),
-        "adversarial": cfg.adversarial_weight * generator_adversarial_loss(fake_logits.float()),
+        "adversarial": adversarial_weight * generator_adversarial_loss(fake_logits.float()),
         "feature_matching": cfg.feature_matching_weight * feature_matching(
             [f.float() for f in real_features], [f.float() for f in fake_features]),
     }

@@ -83,7 +83,9 @@ def joint_step(s: JointState, x: torch.Tensor, q: int, lr: float, cfg: JointConf
         y_hat, y_likelihoods, z_likelihoods = s.model.latent(y, q)
         x_hat = s.model.g_s(y_hat)
         x_fake = s.model.g_s_gan(y_hat).float()
-        terms = gan.generator_terms(s.disc, lpips, cfg, x_fake, x, y_hat.detach()) if gan.generator_trains(s.step, cfg) else {}
+        terms = (gan.generator_terms(s.disc, lpips, cfg, x_fake, x, y_hat.detach(),
+                                     cfg.adversarial_at(q, s.model.config.num_levels))
+                 if gan.generator_trains(s.step, cfg) else {})
     rd = rate_distortion(ForwardOutput(x_hat.float(), y_likelihoods, z_likelihoods), x, s.model.config.lambdas[q - 1])
     loss = rd.loss + sum(terms.values())
     penalty = torch.zeros(())
