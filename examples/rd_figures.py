@@ -1,6 +1,6 @@
 """README figures: the Kodak evaluation, with CompressAI's published curves overlaid.
 
-    python examples/rd_figures.py ../shared/data/kodak [--jobs 2]
+    python examples/rd_figures.py ../shared/data/kodak [--jobs 2] [--no-realism]
 
 Two runs of ``aecodec eval`` (a rerun reuses every finished measurement):
 
@@ -40,7 +40,9 @@ FIGURES = ROOT / "examples" / "figures"
 @click.command()
 @click.argument("kodak", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--jobs", type=click.IntRange(1), default=1)
-def main(kodak: Path, jobs: int) -> None:
+@click.option("--realism/--no-realism", default=True, show_default=True,
+              help="Run part 2, the three decoders with the perceptual metrics (the slow one).")
+def main(kodak: Path, jobs: int, realism: bool) -> None:
     anchors = tuple(p for p in (ANCHORS / f"{name}.json" for name in SHOWN_ANCHORS) if p.exists())
     best = codec.load_model().num_levels
     realism_levels = (best - 6, best - 4, best - 2)
@@ -51,6 +53,8 @@ def main(kodak: Path, jobs: int) -> None:
                                  metrics=("psnr", "ms-ssim", "perceptual"), settings={c: realism_levels for c in DECODERS},
                                  jobs=jobs, progress=True),
     }
+    if not realism:
+        del runs["kodak-realism"]
     FIGURES.mkdir(parents=True, exist_ok=True)
     for name, request in runs.items():
         outcome = evaluate(request, click.echo)
