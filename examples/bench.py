@@ -1,6 +1,6 @@
 """Speed and memory of aecodec against AVIF, JPEG XL and WebP, as a Markdown report.
 
-    python examples/bench.py ../shared/data/kodak [--images 24] [--threads 2] [--quality 4] [--out bench.md]
+    python examples/bench.py ../shared/data/kodak [--images 24] [--threads 2] [--quality 9] [--out bench.md]
 
 On the Kodak images: median encode and decode wall time and peak memory of aecodec (each
 decoder: ``realism`` 0 and 1 when ``codec.decode`` takes it, else the one decoder) and of AVIF
@@ -39,6 +39,7 @@ import click
 import numpy as np
 from PIL import Image
 
+from codec.config import DEFAULT_QUALITY
 from codec.evaluate import codecs
 from codec.image import psnr
 
@@ -341,7 +342,8 @@ def profile_report(path: str, quality: int, threads: int) -> str:
 @click.argument("kodak", type=click.Path(exists=True, file_okay=False))
 @click.option("--images", "num_images", type=click.IntRange(1, 24), default=24, show_default=True)
 @click.option("--threads", type=int, default=2, show_default=True, help="Threads for every codec.")
-@click.option("--quality", type=click.IntRange(1, 8), default=4, show_default=True, help="aecodec quality level.")
+@click.option("--quality", type=click.IntRange(1), default=DEFAULT_QUALITY, show_default=True,
+              help="aecodec quality level (of the weights' own levels).")
 @click.option("--big/--no-big", default=True, show_default=True, help="Also the 24-megapixel image.")
 @click.option("--profile", is_flag=True, help="Also profile aecodec on the first image.")
 @click.option("--clock", "clock_name", type=click.Choice(sorted(CLOCKS)), default="wall", show_default=True,
