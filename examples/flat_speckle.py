@@ -52,6 +52,13 @@ def flat_noise(original: Image.Image, decoded: dict[str, Image.Image]) -> dict[s
     return out
 
 
+def _images(folder: Path) -> list:
+    try:
+        return collect([folder])
+    except codec.AecError as e:
+        raise click.ClickException(str(e)) from None
+
+
 @click.command()
 @click.argument("folders", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--quality", "qualities", type=float, multiple=True, default=(3.0, 7.0), show_default=True)
@@ -63,14 +70,17 @@ def main(folders: tuple[Path, ...], qualities: tuple[float, ...], weights_dir: s
     for folder in folders:
         for q in qualities:
             per_image = []
-            for f in collect([folder]):
+            for f in _images(folder):
                 original = Image.fromarray(load_rgb(f.path))
                 pixels = original.width * original.height
-                data = codec.encode(original, quality=q, weights_dir=weights_dir)
+                try:  # weights without a GAN decoder, a quality they lack: one line, not a traceback
+                    data = codec.encode(original, quality=q, weights_dir=weights_dir)
+                    decoded = {"fidelity": codec.decode(data, weights_dir=weights_dir, realism=0.0),
+                               "gan": codec.decode(data, weights_dir=weights_dir, realism=1.0)}
+                except codec.AecError as e:
+                    raise click.ClickException(str(e)) from None
                 avif_data = avif_within(np.asarray(original), len(data))
-                decoded = {"fidelity": codec.decode(data, weights_dir=weights_dir, realism=0.0),
-                           "gan": codec.decode(data, weights_dir=weights_dir, realism=1.0),
-                           "avif": Image.fromarray(avif.decode(avif_data))}
+                decoded["avif"] = Image.fromarray(avif.decode(avif_data))
                 per_image.append({"aec_bpp": 8 * len(data) / pixels, "avif_bpp": 8 * len(avif_data) / pixels,
                                   **flat_noise(original, decoded)})
             mean = {k: float(np.nanmean([r[k] for r in per_image])) for k in per_image[0]}
