@@ -465,7 +465,7 @@ def _adversarial_weights(_ctx: click.Context, _param: click.Parameter,
               help="rd: add this many quality levels below the lowest (of --init's weights, or of a new model), "
                    "for lower rates; every level's number moves up by as many.")
 @click.option("--level-weights", callback=_level_weights, metavar="W1,W2,...",
-              help="rd: how often each quality level is drawn, e.g. 1,1,1,2,2,2,2,2 [default: uniform].")
+              help="How often each quality level is drawn, lowest first, e.g. 1,1,1,2,2,2,2,2 [default: uniform].")
 @click.option("--contractive-weight", type=click.FloatRange(0), help="rd, joint: weight of ||J_a||_F^2 [default: 0.01].")
 @click.option("--optimizer", type=click.Choice(["adam", "soap"]),
               help='rd: soap (the default; needs pytorch-optimizer: pip install "aecodec[train]") or adam.')
@@ -503,12 +503,12 @@ def train(ctx, train_dirs, stage, val_dirs, kodak_dir, out_dir, minutes, max_ste
     threads = threads or world.threads()
     common = {"train_dirs": tuple(train_dirs), "val_dirs": tuple(val_dirs), "out_dir": out_dir or f"runs/{stage}",
               "time_budget_s": minutes * 60, "max_steps": max_steps, "batch": batch, "threads": threads, "seed": seed,
-              "precision": precision, "device": device,
+              "precision": precision, "device": device, "level_weights": level_weights or (),
               **({"crop": crop} if crop else {})}
     stage_only = (("--kodak", kodak_dir, "rd"), ("--optimizer", optimizer, "rd"), ("--channels", channels, "rd"),
                   ("--checkerboard", checkerboard or None, "rd"), ("--latent-channels", latent_channels, "rd"),
                   ("--analysis-channels", analysis_channels, "rd"),
-                  ("--synthesis-channels", synthesis_channels, "rd"), ("--level-weights", level_weights, "rd"),
+                  ("--synthesis-channels", synthesis_channels, "rd"),
                   ("--lower-levels", lower_levels, "rd"),
                   ("--adversarial-weight", adversarial_weight, "gan joint"),
                   ("--discriminator", discriminator_from, "gan joint"), ("--restart-decoder", restart_decoder or None, "gan"),
@@ -549,7 +549,7 @@ def train(ctx, train_dirs, stage, val_dirs, kodak_dir, out_dir, minutes, max_ste
                                 lambdas=lower_lambdas(init_model.lambdas, lower_levels or 0),
                                 analysis_channels=analysis_channels, synthesis_channels=synthesis_channels)
             cfg = TrainConfig(**common, kodak_dir=kodak_dir or "", optimizer=optimizer or "soap",
-                              level_weights=level_weights or (), model=model.with_checkerboard() if checkerboard else model,
+                              model=model.with_checkerboard() if checkerboard else model,
                               **({"lr": lr} if lr else {}),
                               **({"contractive_weight": contractive_weight} if contractive_weight is not None else {}))
             export_dir = run(cfg, Path(init) if init else None, resume)

@@ -92,6 +92,7 @@ class RunConfig:
     lr_min: float = 1e-5
     clip: float = 1.0
     downscale: tuple[float, float] = (0.5, 0.95)  # random downscaling to hide JPEG blocks
+    level_weights: tuple[float, ...] = ()  # how often each quality level is drawn; () is uniform
     val_every: int = 500
     ckpt_every_s: float = 600.0
     seed: int = 0
@@ -119,7 +120,6 @@ class TrainConfig(RunConfig):
     contractive_eps: float = 1e-2  # step of the finite-difference Jacobian-vector product
     kodak_every_s: float = 1800.0
     kodak_dir: str = ""
-    level_weights: tuple[float, ...] = ()  # how often each quality level is drawn; () is uniform
     model: ModelConfig = field(default_factory=ModelConfig)
 
 

@@ -260,6 +260,20 @@ def test_level_weights_choose_the_levels_trained(cli, photos, rd_run, tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
+def test_level_weights_choose_the_levels_the_gan_decoder_trains(cli, photos, rd_run, tmp_path):
+    run, top = tmp_path / "gan", ",".join(["0"] * (NUM_LEVELS - 1) + ["1"])
+    r = cli("train", photos[0], "--stage", "gan", "--init", rd_run / "export", "--out", run, "--steps", "25",
+            "--crop", "64", "--batch", "2", "--level-weights", top, "--quiet")
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    assert [json.loads(line)["q"] for line in (run / "log.jsonl").read_text().splitlines() if '"q"' in line] == [NUM_LEVELS]
+    config = json.loads((run / "export" / "config.json").read_text())
+    assert config["gan_training"]["config"]["level_weights"] == [0] * (NUM_LEVELS - 1) + [1]
+    r = cli("train", photos[0], "--stage", "gan", "--init", rd_run / "export", "--out", tmp_path / "bad", "--steps", "1",
+            "--level-weights", "1,2")
+    assert r.returncode == 1 and f"--level-weights needs {NUM_LEVELS} weights".encode() in r.stderr, r.stderr
+    assert not (tmp_path / "bad").exists()
+
+
 def test_crops_larger_than_the_images_are_refused_before_the_run_starts(cli, photos, tmp_path):
     """The photos' short sides are 300 to 512 pixels; a small validation photo refuses a crop
     that every training photo serves."""

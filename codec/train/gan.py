@@ -9,7 +9,6 @@ matching). The discriminator learns alone for a few steps first.
 
 from __future__ import annotations
 
-import random
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -191,7 +190,7 @@ def train_gan(cfg: GanConfig, init: Path, resume: bool = False) -> Path:
     lpips = STLPIPS("alex").to(run.device)
     sampler = CropSampler(list_images(cfg.train_dirs), cfg.crop, cfg.downscale, cfg.seed + s.step)
     val_sets = validation_sets(cfg.val_dirs, 12, 2 * cfg.crop, run.device) if world.is_main else {}
-    levels = list(range(1, s.model.config.num_levels + 1))
+    draw_level = harness.level_drawer(cfg.level_weights, s.model.config.num_levels)
 
     def validate_all(decoder: str) -> dict[str, float]:
         realism = 1.0 if decoder == "gan" else 0.0
@@ -203,7 +202,7 @@ def train_gan(cfg: GanConfig, init: Path, resume: bool = False) -> Path:
         session.write({**run.describe(cfg), **(validate_all("fidelity") if s.step == 0 else {})})
         stats: dict[str, float] = {}
         while session.running():
-            q = random.choice(levels)
+            q = draw_level()
             lr = cosine_lr(s.step, session.progress, cfg.g_lr, cfg.lr_min, 0)
             stats = gan_step(s, run.batch(sampler.batch(cfg.batch, run.share)), q, lr, cfg, lpips, run.dtype, world)
             session.stepped(q=q, **{k: f"{v:.3f}" for k, v in stats.items() if k in ("perceptual", "d_loss")})

@@ -5,6 +5,7 @@ checkpoint timer and the budget). Each stage keeps only its own state, step and 
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 from collections.abc import Callable
@@ -114,3 +115,16 @@ def check_levels(num_levels: int, from_top: tuple[int, ...] = (7, 4, 1)) -> list
     """The levels a run validates: the lowest, and those ``from_top`` counted down from the best
     (1 is the best), so that the same trade-offs are logged when levels are added below."""
     return sorted({1} | {max(1, num_levels + 1 - k) for k in from_top})
+
+
+def level_drawer(level_weights: tuple[float, ...], num_levels: int) -> Callable[[], int]:
+    """Draws each step's quality level (1 is the lowest): uniformly, or as often as ``level_weights``
+    say, so that a run can spend its steps where the codec is weakest."""
+    if not level_weights:
+        levels = list(range(1, num_levels + 1))
+        return lambda: random.choice(levels)
+    if not (len(level_weights) == num_levels and sum(level_weights) > 0
+            and all(math.isfinite(w) and w >= 0 for w in level_weights)):
+        raise ValueError(f"--level-weights needs {num_levels} weights, none negative, not all zero")
+    levels = list(range(1, num_levels + 1))
+    return lambda: random.choices(levels, level_weights)[0]

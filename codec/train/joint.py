@@ -19,7 +19,6 @@ release, and files of the old weights decode only with the old weights.
 from __future__ import annotations
 
 import copy
-import random
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -129,8 +128,8 @@ def train_joint(cfg: JointConfig, init: Path, resume: bool = False) -> Path:
     lpips = STLPIPS("alex").to(run.device)
     sampler = CropSampler(list_images(cfg.train_dirs), cfg.crop, cfg.downscale, cfg.seed + s.step)
     val_sets = validation_sets(cfg.val_dirs, 12, 2 * cfg.crop, run.device) if world.is_main else {}
-    levels = list(range(1, s.model.config.num_levels + 1))
-    check_levels = harness.check_levels(len(levels))
+    draw_level = harness.level_drawer(cfg.level_weights, s.model.config.num_levels)
+    check_levels = harness.check_levels(s.model.config.num_levels)
 
     def validate_all() -> dict[str, float]:
         out = {}
@@ -144,7 +143,7 @@ def train_joint(cfg: JointConfig, init: Path, resume: bool = False) -> Path:
         session.write({**run.describe(cfg), **(validate_all() if s.step == 0 else {})})
         stats: dict[str, float] = {}
         while session.running():
-            q = random.choice(levels)
+            q = draw_level()
             lr = cosine_lr(s.step, session.progress, cfg.g_lr, cfg.lr_min, 0)
             stats = joint_step(s, run.batch(sampler.batch(cfg.batch, run.share)), q, lr, cfg, lpips, run.dtype, world)
             session.stepped(q=q, **{k: f"{v:.3f}" for k, v in stats.items() if k in ("loss", "d_loss")})

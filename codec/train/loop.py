@@ -10,8 +10,6 @@ is what gets evaluated and exported.
 from __future__ import annotations
 
 import copy
-import math
-import random
 import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
@@ -135,12 +133,6 @@ def _check_resumable(saved: dict, cfg: TrainConfig, path: Path) -> None:
             raise ValueError(f"{path} has another architecture: resume with {option} {width}")
 
 
-def _check_level_weights(level_weights: tuple[float, ...], num_levels: int) -> None:
-    if level_weights and not (len(level_weights) == num_levels and sum(level_weights) > 0
-                              and all(math.isfinite(w) and w >= 0 for w in level_weights)):
-        raise ValueError(f"--level-weights needs {num_levels} weights, none negative, not all zero")
-
-
 class StepStats(NamedTuple):
     loss: float
     bpp_estimate: float
@@ -221,8 +213,7 @@ def train(cfg: TrainConfig, init: Path | None = None, resume: bool = False) -> P
     s = State.create(cfg, init)
     # With --init, the architecture is the weights'; the precision is recorded as resolved.
     cfg = replace(cfg, model=s.model.config, precision=run.dtype)
-    levels = list(range(1, cfg.model.num_levels + 1))
-    _check_level_weights(cfg.level_weights, len(levels))
+    draw_level = harness.level_drawer(cfg.level_weights, cfg.model.num_levels)
     ckpt_path = Path(cfg.out_dir) / CHECKPOINT
     s.to(run.device, run.memory_format)  # before loading, so the optimizers' state lands there too
     if resume and ckpt_path.exists():
@@ -231,14 +222,14 @@ def train(cfg: TrainConfig, init: Path | None = None, resume: bool = False) -> P
     sampler = CropSampler(list_images(cfg.train_dirs), cfg.crop, cfg.downscale, cfg.seed + s.step)
     val_sets = validation_sets(cfg.val_dirs, 24, cfg.crop, run.device) if world.is_main else {}
     kodak = list_images([cfg.kodak_dir]) if cfg.kodak_dir and world.is_main else []
-    val_levels = harness.check_levels(len(levels))
+    val_levels = harness.check_levels(cfg.model.num_levels)
 
     # The folder is made only once the data is known to serve.
     with harness.Session(cfg, s, lambda: s.save(ckpt_path, cfg), world) as session:
         session.write(run.describe(cfg))
         last_kodak = time.monotonic()
         while session.running():
-            q = random.choices(levels, cfg.level_weights or None)[0]
+            q = draw_level()
             x = run.batch(sampler.batch(cfg.batch, run.share))
             lr = cosine_lr(s.step, session.progress, cfg.lr, cfg.lr_min, cfg.warmup_steps)
             stats = train_step(s, x, q, lr, cfg, run.dtype, world)
@@ -251,7 +242,7 @@ def train(cfg: TrainConfig, init: Path | None = None, resume: bool = False) -> P
                 last_kodak = time.monotonic()
             if record:
                 session.write(record)
-        final = kodak_figures(s.ema, kodak, levels) if kodak else {}
+        final = kodak_figures(s.ema, kodak, list(range(1, cfg.model.num_levels + 1))) if kodak else {}
         session.write({**(validate_all(s.ema, val_sets, val_levels) if s.step % cfg.val_every else {}), **final})
     out_dir = Path(cfg.out_dir) / "export"
     if world.is_main:
