@@ -9,6 +9,7 @@ matching). The discriminator learns alone for a few steps first.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -172,6 +173,26 @@ def validate(model: AecModel, x: torch.Tensor, realism: float, lpips: STLPIPS) -
     return out
 
 
+def run_steps(session: harness.Session, s: harness.Progressing, cfg: GanConfig, draw_level: Callable[[], int],
+              next_batch: Callable[[], torch.Tensor], step: Callable[[torch.Tensor, int, float], dict[str, float]],
+              validate_all: Callable[[], dict[str, float]], shown: tuple[str, ...]) -> None:
+    """The loop of both stages that train a generator (this one and the joint step): a level and a
+    batch per step, the generator's schedule without warm-up, the losses logged every 25 steps,
+    the held-out figures every ``val_every`` and at the end; ``shown`` losses in the progress bar."""
+    stats: dict[str, float] = {}
+    while session.running():
+        q = draw_level()
+        lr = cosine_lr(s.step, session.progress, cfg.g_lr, cfg.lr_min, 0)
+        stats = step(next_batch(), q, lr)
+        session.stepped(q=q, **{k: f"{v:.3f}" for k, v in stats.items() if k in shown})
+        record = {**stats, "q": q, "lr": lr} if s.step % 25 == 0 else {}
+        if s.step % cfg.val_every == 0:
+            record.update(validate_all())
+        if record:
+            session.write(record)
+    session.write({**stats, **validate_all()})
+
+
 def train_gan(cfg: GanConfig, init: Path, resume: bool = False) -> Path:
     """Run stage 2 on top of the weights in ``init`` and export them with the GAN decoder to
     ``out_dir/export``; returns that folder. Under torchrun, as stage 1 (:func:`codec.train.loop.train`)."""
@@ -200,18 +221,9 @@ def train_gan(cfg: GanConfig, init: Path, resume: bool = False) -> Path:
     # The folder is made only once the data is known to serve.
     with harness.Session(cfg, s, lambda: s.save(ckpt_path, cfg), world) as session:
         session.write({**run.describe(cfg), **(validate_all("fidelity") if s.step == 0 else {})})
-        stats: dict[str, float] = {}
-        while session.running():
-            q = draw_level()
-            lr = cosine_lr(s.step, session.progress, cfg.g_lr, cfg.lr_min, 0)
-            stats = gan_step(s, run.batch(sampler.batch(cfg.batch, run.share)), q, lr, cfg, lpips, run.dtype, world)
-            session.stepped(q=q, **{k: f"{v:.3f}" for k, v in stats.items() if k in ("perceptual", "d_loss")})
-            record = {**stats, "q": q, "lr": lr} if s.step % 25 == 0 else {}
-            if s.step % cfg.val_every == 0:
-                record.update(validate_all("gan"))
-            if record:
-                session.write(record)
-        session.write({**stats, **validate_all("gan")})
+        run_steps(session, s, cfg, draw_level, lambda: run.batch(sampler.batch(cfg.batch, run.share)),
+                  lambda x, q, lr: gan_step(s, x, q, lr, cfg, lpips, run.dtype, world),
+                  lambda: validate_all("gan"), shown=("perceptual", "d_loss"))
     out_dir = Path(cfg.out_dir) / "export"
     if world.is_main:
         export_gan(s, cfg, init, out_dir, digest, world)

@@ -32,7 +32,6 @@ from codec.nn.discriminator import Discriminator
 from codec.perceptual import STLPIPS
 from codec.train import checkpoint, distributed, gan, harness, loop, precision
 from codec.train.data import CropSampler, list_images, validation_sets
-from codec.train.schedule import cosine_lr
 
 CHECKPOINT = "joint_checkpoint.pt"
 
@@ -141,18 +140,9 @@ def train_joint(cfg: JointConfig, init: Path, resume: bool = False) -> Path:
     save = lambda: checkpoint.save(ckpt_path, s.parts(), s.step, s.elapsed_s, asdict(cfg))  # noqa: E731
     with harness.Session(cfg, s, save, world) as session:
         session.write({**run.describe(cfg), **(validate_all() if s.step == 0 else {})})
-        stats: dict[str, float] = {}
-        while session.running():
-            q = draw_level()
-            lr = cosine_lr(s.step, session.progress, cfg.g_lr, cfg.lr_min, 0)
-            stats = joint_step(s, run.batch(sampler.batch(cfg.batch, run.share)), q, lr, cfg, lpips, run.dtype, world)
-            session.stepped(q=q, **{k: f"{v:.3f}" for k, v in stats.items() if k in ("loss", "d_loss")})
-            record = {**stats, "q": q, "lr": lr} if s.step % 25 == 0 else {}
-            if s.step % cfg.val_every == 0:
-                record.update(validate_all())
-            if record:
-                session.write(record)
-        session.write({**stats, **validate_all()})
+        gan.run_steps(session, s, cfg, draw_level, lambda: run.batch(sampler.batch(cfg.batch, run.share)),
+                      lambda x, q, lr: joint_step(s, x, q, lr, cfg, lpips, run.dtype, world),
+                      validate_all, shown=("loss", "d_loss"))
     out_dir = Path(cfg.out_dir) / "export"
     if world.is_main:
         previous = weights.training_records(init)
