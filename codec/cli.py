@@ -466,7 +466,7 @@ def _adversarial_weights(_ctx: click.Context, _param: click.Parameter,
                    "for lower rates; every level's number moves up by as many.")
 @click.option("--level-weights", callback=_level_weights, metavar="W1,W2,...",
               help="How often each quality level is drawn, lowest first, e.g. 1,1,1,2,2,2,2,2 [default: uniform].")
-@click.option("--contractive-weight", type=click.FloatRange(0), help="rd, joint: weight of ||J_a||_F^2 [default: 0.01].")
+@click.option("--contractive-weight", type=click.FloatRange(0), help="rd, joint: weight of ||J_a||_F^2 [default: 0.001].")
 @click.option("--optimizer", type=click.Choice(["adam", "soap"]),
               help='rd: soap (the default; needs pytorch-optimizer: pip install "aecodec[train]") or adam.')
 @click.option("--adversarial-weight", callback=_adversarial_weights, metavar="W | LOWEST,BEST",
