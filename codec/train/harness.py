@@ -120,11 +120,10 @@ def check_levels(num_levels: int, from_top: tuple[int, ...] = (7, 4, 1)) -> list
 def level_drawer(level_weights: tuple[float, ...], num_levels: int) -> Callable[[], int]:
     """Draws each step's quality level (1 is the lowest): uniformly, or as often as ``level_weights``
     say, so that a run can spend its steps where the codec is weakest."""
+    levels = list(range(1, num_levels + 1))
     if not level_weights:
-        levels = list(range(1, num_levels + 1))
         return lambda: random.choice(levels)
     if not (len(level_weights) == num_levels and sum(level_weights) > 0
             and all(math.isfinite(w) and w >= 0 for w in level_weights)):
         raise ValueError(f"--level-weights needs {num_levels} weights, none negative, not all zero")
-    levels = list(range(1, num_levels + 1))
     return lambda: random.choices(levels, level_weights)[0]
