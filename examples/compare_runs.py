@@ -54,8 +54,8 @@ def above(reference: dict[int, tuple[float, float]], bpp: float, psnr: float) ->
 
 
 @click.command()
-@click.argument("reference")
-@click.argument("runs", nargs=-1, required=True)
+@click.argument("reference", type=click.Path(exists=True))
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True))
 def main(reference: str, runs: tuple[str, ...]) -> None:
     """REFERENCE and RUNS: run folders or log files of stage 1, validated on the same sets."""
     base = curves(last_validation(reference))
