@@ -21,6 +21,7 @@ import click
 import torch
 
 from codec import weights
+from codec.errors import AecError
 from codec.train import harness
 from codec.train.data import validation_sets
 from codec.train.loop import validate_all
@@ -28,7 +29,10 @@ from codec.train.loop import validate_all
 
 def average(folders: list[Path]) -> torch.nn.Module:
     """The first folder's model holding the mean of every floating-point tensor of all of them."""
-    models = [weights.load(f) for f in folders]
+    try:
+        models = [weights.load(f) for f in folders]
+    except AecError as e:
+        raise click.ClickException(str(e)) from None
     configs = {json.dumps(m.config.to_json(), sort_keys=True) for m in models}
     if len(configs) > 1:
         raise click.ClickException("the weights differ in architecture: only runs of one model can be averaged")

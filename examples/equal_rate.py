@@ -47,8 +47,10 @@ def at_rate(reference: dict, key: str, bpp: float) -> float | None:
     return float(np.interp(r, x, y))
 
 
-def cell(key: str, mine: float, theirs: float | None) -> str:
+def cell(key: str, mine: float | None, theirs: float | None) -> str:
     fmt = FORMAT.get(key, "{:.3f}")
+    if mine is None:  # not measurable (eval writes NaN as null)
+        return "—"
     if theirs is None:
         return f"{fmt.format(mine)} / —"
     better = mine < theirs if key in LOWER_IS_BETTER else mine > theirs
