@@ -12,7 +12,7 @@ _compressai.install()  # CompressAI without its package __init__ (seconds of imp
 
 __all__ = ["AecError", "AecWarning", "FormatError", "ImageError", "Info", "LoadedModel", "Target", "UnsupportedError",
            "WeightsError", "decode", "encode", "encode_to_target", "info", "load_model"]
-__version__ = "0.13.0"
+__version__ = "0.14.0"
 
 _API = ("Info", "LoadedModel", "Target", "decode", "encode", "encode_to_target", "info", "load_model")
 

@@ -16,6 +16,8 @@ from codec.evaluate.bdrate import bd_rate
 
 def _curve(path: Path, metric: str, first: int = 0) -> tuple[list[float], list[float]]:
     d = json.loads(path.read_text())
+    if metric not in d["results"]:
+        raise click.UsageError(f"{path} has no {metric} results")
     keep = [i for i, s in enumerate(d["settings"]) if s >= first]
     return [d["results"]["bpp"][i] for i in keep], [d["results"][metric][i] for i in keep]
 
@@ -26,6 +28,8 @@ def _curve(path: Path, metric: str, first: int = 0) -> tuple[list[float], list[f
 @click.option("--metric", default="psnr-rgb", show_default=True)
 @click.option("--codec", "ours", default="aec", show_default=True)
 def main(folder: Path, from_level: int, metric: str, ours: str) -> None:
+    if not (folder / f"{ours}.json").is_file():
+        raise click.UsageError(f"{folder} has no {ours}.json: run aecodec eval with --codecs {ours} into it first")
     rate, quality = _curve(folder / f"{ours}.json", metric, from_level)
     for other in sorted(p for p in folder.glob("*.json") if p.stem != ours):
         other_rate, other_quality = _curve(other, metric)
